@@ -1,0 +1,15 @@
+"""The course's grading platform, built around nbgrader.
+
+`release` makes the student notebooks, `check` grades a learner's own notebook, `grade` grades a
+class, `progress` shows a learner's record. The command line (`autograder`) is a thin layer over
+the functions in this package; tests call the functions directly.
+"""
+
+__version__ = "0.1.0"
+
+
+def check(notebook=None, **kwargs):
+    """Save-and-check from inside a notebook: ``from autograder import check; check()``."""
+    from autograder.selfcheck import check_notebook
+
+    return check_notebook(notebook, **kwargs)

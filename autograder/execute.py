@@ -1,0 +1,201 @@
+"""Run a notebook in a fresh kernel, cell by cell, with time limits; never raise for the
+student's sake.
+
+A kernel is started ahead of time (:class:`KernelPool`) so that a worker grading a batch pays the
+kernel's start-up while the previous notebook runs. Each notebook gets a kernel of its own, in a
+private working directory, and the kernel is killed when the notebook is done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from jupyter_client.manager import KernelManager
+from nbclient import NotebookClient
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbformat import NotebookNode
+
+from autograder import paths
+
+
+@dataclass
+class Limits:
+    """Time limits for one notebook."""
+
+    cell_timeout: float = 120.0  # seconds one cell may run
+    notebook_timeout: float = 600.0  # seconds the whole notebook may run
+    startup_timeout: float = 60.0  # seconds for the kernel to answer
+
+
+@dataclass
+class Execution:
+    """What happened when a notebook ran."""
+
+    status: str = "graded"  # graded | timeout | kernel_died
+    reason: str = ""
+    ran: set[int] = field(default_factory=set)  # indices of cells that ran to completion
+    timed_out: list[int] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def kernel_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JPY_", "JUPYTER_TOKEN"))}
+    env.update(
+        COURSE_PROFILE="quick",
+        MPLBACKEND="Agg",
+        PYTHONHASHSEED="0",
+        PYDEVD_DISABLE_FILE_VALIDATION="1",
+        OMP_NUM_THREADS=env.get("OMP_NUM_THREADS", "1"),
+        MKL_NUM_THREADS=env.get("MKL_NUM_THREADS", "1"),
+        OPENBLAS_NUM_THREADS=env.get("OPENBLAS_NUM_THREADS", "1"),
+    )
+    env.update(extra or {})
+    return env
+
+
+class Kernel:
+    """A started kernel with its private working directory."""
+
+    def __init__(self, env: dict[str, str] | None = None):
+        paths.ensure_tools_on_path()
+        self.workdir = Path(tempfile.mkdtemp(prefix="autograder-kernel-"))
+        self.km = KernelManager(kernel_name="python3")
+        self.km.start_kernel(cwd=str(self.workdir), env=kernel_env(env))
+
+    def shutdown(self) -> None:
+        try:
+            if self.km.has_kernel:
+                self.km.shutdown_kernel(now=True)
+        except Exception:  # a kernel that is already gone is fine
+            pass
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+class KernelPool:
+    """Keeps ``size`` kernels starting in the background; ``take`` hands out a fresh one."""
+
+    def __init__(self, size: int = 1, env: dict[str, str] | None = None):
+        self.size, self.env = size, env
+        self._ready: list[Kernel] = []
+
+    def take(self) -> Kernel:
+        kernel = self._ready.pop(0) if self._ready else Kernel(self.env)
+        while len(self._ready) < self.size:
+            self._ready.append(Kernel(self.env))
+        return kernel
+
+    def close(self) -> None:
+        while self._ready:
+            self._ready.pop().shutdown()
+
+
+def _error_output(ename: str, evalue: str) -> dict:
+    return {"output_type": "error", "ename": ename, "evalue": evalue, "traceback": [f"{ename}: {evalue}"]}
+
+
+async def _run(client: NotebookClient, nb: NotebookNode, limits: Limits, out: Execution) -> None:
+    start = time.monotonic()
+    async with client.async_setup_kernel():
+        for index, cell in enumerate(nb.cells):
+            if cell.cell_type != "code":
+                continue
+            left = limits.notebook_timeout - (time.monotonic() - start)
+            if left <= 0:
+                out.status = "timeout"
+                out.reason = f"the notebook exceeded its {limits.notebook_timeout:g} s limit before cell {index}"
+                return
+            client.timeout = int(max(1, min(limits.cell_timeout, left)))
+            try:
+                await client.async_execute_cell(cell, index)
+                out.ran.add(index)
+            except CellTimeoutError:
+                out.timed_out.append(index)
+                cell.outputs.append(_error_output("TimeoutError", f"cell exceeded {client.timeout} s"))
+                if not await _recover(client):
+                    out.status = "timeout"
+                    out.reason = f"cell {index} ran past {client.timeout} s and did not stop when interrupted"
+                    return
+            except DeadKernelError:
+                out.status = "kernel_died"
+                out.reason = f"the kernel died in cell {index} (a crash or the memory limit)"
+                cell.outputs.append(_error_output("DeadKernelError", "the kernel died in this cell"))
+                return
+    if out.timed_out and out.status == "graded":
+        out.status = "timeout"
+        cells = ", ".join(str(i) for i in out.timed_out)
+        out.reason = f"cell {cells} ran past the per-cell limit and was interrupted; later cells still ran"
+
+
+async def _recover(client: NotebookClient, wait: float = 5.0) -> bool:
+    """Interrupt a kernel stuck in a cell; True when it answers again."""
+    try:
+        client.km.interrupt_kernel()
+        msg_id = client.kc.execute("pass", silent=True, store_history=False)
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            reply = await client.kc.shell_channel.get_msg(timeout=max(0.1, deadline - time.monotonic()))
+            if reply["parent_header"].get("msg_id") == msg_id:
+                return True
+    except Exception:
+        return False
+    return False
+
+
+def execute(nb: NotebookNode, kernel: Kernel, limits: Limits | None = None) -> Execution:
+    """Run ``nb`` in place (outputs are written into its cells) in ``kernel``; then kill it."""
+    limits = limits or Limits()
+    out = Execution()
+    client = NotebookClient(
+        nb,
+        km=kernel.km,
+        timeout=int(limits.cell_timeout),
+        startup_timeout=int(limits.startup_timeout),
+        allow_errors=True,
+        interrupt_on_timeout=False,
+        record_timing=False,
+        resources={"metadata": {"path": str(kernel.workdir)}},
+    )
+    started = time.monotonic()
+    try:
+        asyncio.run(_run(client, nb, limits, out)) if not _loop_running() else _run_in_thread(client, nb, limits, out)
+    except DeadKernelError:
+        out.status, out.reason = "kernel_died", "the kernel died before it could run the notebook"
+    except RuntimeError as error:  # the kernel never answered
+        out.status, out.reason = "kernel_died", f"the kernel did not start: {error}"
+    finally:
+        out.seconds = time.monotonic() - started
+        kernel.shutdown()
+    return out
+
+
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def _run_in_thread(client, nb, limits, out) -> None:
+    # Inside a running event loop (a notebook calling `check()`), run ours in a thread.
+    import threading
+
+    error: list[BaseException] = []
+
+    def target():
+        try:
+            asyncio.run(_run(client, nb, limits, out))
+        except BaseException as exc:  # re-raised in the caller's thread
+            error.append(exc)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if error:
+        raise error[0]
