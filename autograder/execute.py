@@ -9,8 +9,10 @@ private working directory, and the kernel is killed when the notebook is done.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import shutil
+import signal
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -65,16 +67,33 @@ class Kernel:
     def __init__(self, env: dict[str, str] | None = None):
         paths.ensure_tools_on_path()
         self.workdir = Path(tempfile.mkdtemp(prefix="autograder-kernel-"))
-        self.km = KernelManager(kernel_name="python3")
+        # Sockets live in their own private folder (IPC, not TCP: nothing listens on the network).
+        self.sockets = Path(tempfile.mkdtemp(prefix="ag-sock-"))
+        self.km = KernelManager(
+            kernel_name="python3",
+            transport="ipc",
+            ip=str(self.sockets / "k"),
+            # nbclient awaits the client's channels: a blocking client would stall its event loop.
+            client_class="jupyter_client.asynchronous.AsyncKernelClient",
+        )
+        self.km.log.setLevel(logging.ERROR)
         self.km.start_kernel(cwd=str(self.workdir), env=kernel_env(env))
 
     def shutdown(self) -> None:
+        pid = getattr(getattr(self.km, "provisioner", None), "pid", None)
         try:
             if self.km.has_kernel:
                 self.km.shutdown_kernel(now=True)
         except Exception:  # a kernel that is already gone is fine
             pass
+        if pid:
+            # The kernel leads its own process group: whatever the notebook started dies with it.
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
         shutil.rmtree(self.workdir, ignore_errors=True)
+        shutil.rmtree(self.sockets, ignore_errors=True)
 
 
 class KernelPool:

@@ -1,0 +1,136 @@
+"""The `autograder` command: a thin click layer over the package's functions."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from autograder.execute import Limits
+
+console = Console()
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Log one line per graded submission.")
+def main(verbose: bool) -> None:
+    """Release, check and grade the course's notebooks."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s")
+    import warnings
+
+    warnings.filterwarnings("ignore", module="nbgrader")
+
+
+@main.command()
+@click.argument("modules", nargs=-1)
+@click.option("--check", "check_only", is_flag=True, help="Change nothing; exit 1 and name the stale files if course/ is out of date.")
+def release(modules: tuple[str, ...], check_only: bool) -> None:
+    """Regenerate course/MODULE from solutions/MODULE (all modules when none is named)."""
+    from autograder import release as rel
+
+    if check_only:
+        stale = rel.check(list(modules) or None)
+        if stale.stale:
+            console.print("[red]course/ is out of date with solutions/; run `autograder release`:[/]")
+            for line in stale.lines():
+                console.print(f"  {line}")
+            sys.exit(1)
+        console.print("course/ is up to date.")
+        return
+    done = rel.release(list(modules) or None)
+    console.print(f"released: {', '.join(done) or 'nothing'}")
+
+
+@main.command()
+@click.argument("notebook", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--module", help="The module, when the file name does not say it.")
+@click.option("--no-record", is_flag=True, help="Do not record the attempt in your progress.")
+@click.option("--cell-timeout", default=Limits.cell_timeout, show_default=True, help="Seconds one cell may run.")
+def check(notebook: Path, module: str | None, no_record: bool, cell_timeout: float) -> None:
+    """Grade your saved NOTEBOOK as the instructor would (hidden tests included)."""
+    from autograder.selfcheck import run_check, table
+
+    try:
+        result = run_check(notebook, module=module, record=not no_record, cell_timeout=cell_timeout)
+    except (ValueError, KeyError) as error:
+        raise click.ClickException(str(error)) from None
+    console.print(table(result))
+    if result.status != "graded":
+        console.print(f"[red]{result.status}[/]: {result.reason}")
+    for note in result.notes:
+        console.print(f"[yellow]note:[/] {note}")
+
+
+@main.command()
+def progress() -> None:
+    """Your best score and last attempt for every module."""
+    from autograder.progress import store_path, summary
+
+    t = Table(title="Your progress")
+    for col in ("module", "best score", "attempts", "last attempt"):
+        t.add_column(col)
+    for row in summary():
+        best = "-" if row.best is None else f"{row.best:g} / {row.max_score:g}"
+        t.add_row(row.module, best, str(row.attempts), row.last or "never")
+    console.print(t)
+    console.print(f"[dim]record: {store_path()}[/]")
+
+
+@main.command()
+@click.argument("submissions", type=click.Path(exists=True, path_type=Path))
+@click.option("--module", "-m", required=True, help="Module id, e.g. 00-getting-started or 00.")
+@click.option("--out", type=click.Path(path_type=Path), help="Output folder (default: under your data directory; a rerun resumes).")
+@click.option("--workers", type=int, default=None, help="Parallel workers (default: CPU cores).")
+@click.option("--cell-timeout", default=Limits.cell_timeout, show_default=True, help="Seconds one cell may run.")
+@click.option("--notebook-timeout", default=Limits.notebook_timeout, show_default=True, help="Seconds one notebook may run.")
+@click.option("--force", is_flag=True, help="Re-grade every submission, not only new or changed ones.")
+@click.option("--no-feedback", is_flag=True, help="Skip the HTML feedback.")
+@click.option("--db", "db_url", help="SQLAlchemy URL of the gradebook (default: SQLite in --out).")
+def grade(submissions: Path, module: str, out: Path | None, workers: int | None, cell_timeout: float,
+          notebook_timeout: float, force: bool, no_feedback: bool, db_url: str | None) -> None:
+    """Grade a class: SUBMISSIONS is a folder (nbgrader layout or flat) or a zip."""
+    from autograder.batch import grade as run
+
+    try:
+        report = run(submissions, module=module, out=out, workers=workers, cell_timeout=cell_timeout,
+                     notebook_timeout=notebook_timeout, force=force, feedback=not no_feedback, db_url=db_url)
+    except (ValueError, KeyError, FileNotFoundError) as error:
+        raise click.ClickException(str(error)) from None
+    failed = [r for r in report.rows if r.status != "graded"]
+    console.print(
+        f"{len(report.rows)} submissions ({report.graded_now} graded now, {report.skipped} unchanged) "
+        f"in {report.seconds:.1f} s; {len(failed)} not graded normally."
+    )
+    for r in failed:
+        console.print(f"  [yellow]{r.student_id}[/]: {r.status}: {r.reason}")
+    console.print(f"grades: {report.csv_path}\nfeedback: {report.out / 'feedback'}")
+
+
+@main.command()
+@click.option("--workspace", type=click.Path(path_type=Path), help="Where your copies live (default ~/ml-to-lm-course).")
+@click.option("--no-browser", is_flag=True, help="Start JupyterLab without opening a browser.")
+@click.option("--prepare-only", is_flag=True, help="Copy the notebooks, do not start JupyterLab.")
+def lab(workspace: Path | None, no_browser: bool, prepare_only: bool) -> None:
+    """Copy the course into your workspace (never overwriting your work) and open JupyterLab."""
+    import os
+
+    from autograder.workspace import prepare
+
+    where, added = prepare(workspace)
+    console.print(f"workspace: {where} ({len(added)} new files)")
+    if prepare_only:
+        return
+    args = [sys.executable, "-m", "jupyterlab", f"--notebook-dir={where}"]
+    if (where / "README.md").exists():
+        args.append(str(where / "README.md"))
+    if no_browser:
+        args.append("--no-browser")
+    os.execv(sys.executable, args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,67 @@
+"""Feedback HTML: the graded notebook with a score table on top and no hidden test source.
+
+Hidden test blocks are replaced by a one-line placeholder, and failures inside test cells are
+reduced to ``ErrorName: message`` (a traceback would quote the hidden line that failed).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+import nbformat
+from nbformat import NotebookNode
+
+from autograder import authoring
+from autograder.authoring import BEGIN_HIDDEN, END_HIDDEN
+
+_HIDDEN = re.compile(re.escape(BEGIN_HIDDEN) + r".*?(" + re.escape(END_HIDDEN) + r"|\Z)", re.S)
+PLACEHOLDER = "# (hidden tests: they ran when your notebook was graded; see the table above)"
+
+
+def strip_hidden(nb: NotebookNode) -> NotebookNode:
+    """A copy of ``nb`` whose test cells show no hidden test source and no tracebacks."""
+    nb = nbformat.from_dict(nb)
+    for cell in nb.cells:
+        if not authoring.is_test(cell):
+            continue
+        cell.source = _HIDDEN.sub(PLACEHOLDER, cell.source)
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                output["traceback"] = [f"{output.get('ename', 'Error')}: {output.get('evalue', '')}"]
+    return nb
+
+
+def summary_table(result) -> str:
+    rows = []
+    for cell in result.cells.values():
+        verdict = "passed" if cell.passed else "failed"
+        rows.append(
+            f"<tr class='{verdict}'><td>{html.escape(cell.grade_id)}</td>"
+            f"<td>{cell.score:g} / {cell.points:g}</td><td>{verdict}</td>"
+            f"<td>{html.escape(cell.message)}</td></tr>"
+        )
+    status = html.escape(result.status) + (f": {html.escape(result.reason)}" if result.reason else "")
+    notes = "".join(f"<li>{html.escape(n)}</li>" for n in result.notes)
+    return (
+        "<section class='autograder-summary' style='font-family:sans-serif;margin:1em'>"
+        f"<h2>{html.escape(result.module)} / {html.escape(result.notebook)}: "
+        f"{result.score:g} / {result.max_score:g}</h2><p>Status: {status}</p>"
+        + (f"<ul>{notes}</ul>" if notes else "")
+        + "<table border='1' cellpadding='4' style='border-collapse:collapse'>"
+        "<tr><th>question</th><th>points</th><th>result</th><th>message</th></tr>"
+        + "".join(rows)
+        + "</table></section>"
+    )
+
+
+def render(result) -> str:
+    """Self-contained HTML feedback for one graded notebook."""
+    from nbconvert import HTMLExporter
+
+    table = summary_table(result)
+    if result.graded_nb is None:
+        return f"<!DOCTYPE html><html><body>{table}</body></html>"
+    exporter = HTMLExporter(template_name="classic")
+    body, _ = exporter.from_notebook_node(strip_hidden(result.graded_nb))
+    return body.replace("<body>", "<body>" + table, 1) if "<body>" in body else table + body

@@ -1,0 +1,122 @@
+"""The gradebook: nbgrader's (SQLAlchemy; SQLite by default) plus one table of our own.
+
+nbgrader's tables hold the per-cell scores, so nbgrader's tools (formgrader, export) see the
+batch. Our ``autograder_results`` table holds one row per (student, module): the total, the
+status and the reason, and a digest of what was graded. A row is written in one transaction
+after a submission is fully graded: a killed batch leaves no half rows, and the next run grades
+exactly the submissions without one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import Column, DateTime, Float, MetaData, String, Table, Text, create_engine, select
+from sqlalchemy.engine import Engine
+
+from autograder import paths
+
+metadata = MetaData()
+results_table = Table(
+    "autograder_results",
+    metadata,
+    Column("student_id", String(128), primary_key=True),
+    Column("module", String(128), primary_key=True),
+    Column("score", Float, nullable=False),
+    Column("max_score", Float, nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("reason", Text, nullable=False, default=""),
+    Column("digest", String(64), nullable=False, default=""),
+    Column("seconds", Float, nullable=False, default=0.0),
+    Column("graded_at", DateTime, nullable=False),
+)
+
+CSV_COLUMNS = ("student_id", "module", "score", "max_score", "status", "reason")
+
+
+@dataclass
+class Row:
+    student_id: str
+    module: str
+    score: float
+    max_score: float
+    status: str
+    reason: str
+    digest: str = ""
+    seconds: float = 0.0
+
+
+class Records:
+    """Our table of per-submission outcomes, in the same database as nbgrader's gradebook."""
+
+    def __init__(self, db_url: str):
+        self.db_url = db_url
+        self.engine: Engine = create_engine(db_url)
+        metadata.create_all(self.engine)
+
+    def done(self, module: str) -> dict[str, str]:
+        """``{student_id: digest}`` of the submissions already graded for ``module``."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(results_table.c.student_id, results_table.c.digest).where(results_table.c.module == module)
+            )
+            return {r.student_id: r.digest for r in rows}
+
+    def save(self, row: Row) -> None:
+        values = dict(row.__dict__, graded_at=dt.datetime.now(dt.UTC).replace(tzinfo=None))
+        key = (results_table.c.student_id == row.student_id) & (results_table.c.module == row.module)
+        with self.engine.begin() as conn:
+            conn.execute(results_table.delete().where(key))
+            conn.execute(results_table.insert().values(**values))
+
+    def rows(self, module: str | None = None) -> list[Row]:
+        query = select(results_table).order_by(results_table.c.module, results_table.c.student_id)
+        if module:
+            query = query.where(results_table.c.module == module)
+        with self.engine.connect() as conn:
+            return [
+                Row(r.student_id, r.module, r.score, r.max_score, r.status, r.reason, r.digest, r.seconds)
+                for r in conn.execute(query)
+            ]
+
+
+class NbgraderBook:
+    """Writes per-cell auto scores into nbgrader's gradebook schema."""
+
+    def __init__(self, db_url: str):
+        paths.ensure_tools_on_path()  # nbgrader runs `alembic` by name
+        import warnings
+
+        from nbgrader.api import Gradebook
+
+        # nbgrader's own relationship handling trips SQLAlchemy 2's autoflush warnings; harmless.
+        warnings.filterwarnings("ignore", message=".*not in session.*", module="nbgrader")
+        warnings.filterwarnings("ignore", message=".*not in session.*")
+        self.gb = Gradebook(db_url, paths.COURSE_ID)
+        self._known: set[str] = set()
+
+    def ensure_module(self, module: str, cells_by_notebook: dict[str, dict[str, float]]) -> None:
+        if module in self._known:
+            return
+        self.gb.update_or_create_assignment(module)
+        for notebook, cells in cells_by_notebook.items():
+            name = notebook.removesuffix(".ipynb")
+            self.gb.update_or_create_notebook(name, module)
+            for grade_id, points in cells.items():
+                self.gb.update_or_create_grade_cell(grade_id, name, module, max_score=points, cell_type="code")
+        self._known.add(module)
+
+    def record(self, student: str, module: str, scores: dict[str, dict[str, float]]) -> None:
+        """``scores``: ``{notebook: {grade_id: auto_score}}``."""
+        self.gb.update_or_create_student(student)
+        self.gb.update_or_create_submission(module, student)
+        for notebook, cells in scores.items():
+            name = notebook.removesuffix(".ipynb")
+            for grade_id, value in cells.items():
+                grade = self.gb.find_grade(grade_id, name, module, student)
+                grade.auto_score = value
+        self.gb.db.commit()
+
+    def close(self) -> None:
+        self.gb.close()
