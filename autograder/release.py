@@ -34,6 +34,8 @@ def _generate(module: str, release_dir: Path, scratch: Path) -> None:
     config.CourseDirectory.release_directory = str(release_dir)
     config.CourseDirectory.db_url = f"sqlite:///{scratch / 'release-gradebook.db'}"
     config.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", ".DS_Store"]
+    config.Exchange.root = str(scratch / "exchange")  # unused by release; keeps nbgrader quiet
+    (scratch / "exchange").mkdir(exist_ok=True)
     logging.getLogger("traitlets").setLevel(logging.ERROR)
     api = NbGraderAPI(config=config)
     api.log.setLevel(logging.ERROR)

@@ -15,6 +15,7 @@ autograder's own pipeline and say which graded cells passed.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import nbformat
@@ -53,13 +54,21 @@ class WrongCase:
         return f"{self.notebook}:{self.exercise}:{self.index}"
 
 
-def wrong_answer_cases(module: str, wrong: dict[str, dict[str, list[str]]]) -> list[WrongCase]:
-    return [
-        WrongCase(module, notebook, exercise, i, code)
-        for notebook, by_exercise in wrong.items()
-        for exercise, codes in by_exercise.items()
-        for i, code in enumerate(codes)
-    ]
+_REGISTRY: dict[tuple[str, str], dict[str, list[str]]] = {}
+
+
+def wrong_answer_cases(module: str, wrong: dict[str, dict[str, list[str]]]):
+    """pytest params, one per wrong answer; a module's cases share one xdist worker (and kernel)."""
+    import pytest
+
+    params = []
+    for notebook, by_exercise in wrong.items():
+        _REGISTRY[(module, notebook)] = by_exercise
+        for exercise, codes in by_exercise.items():
+            for i, code in enumerate(codes):
+                case = WrongCase(module, notebook, exercise, i, code)
+                params.append(pytest.param(case, id=str(case), marks=pytest.mark.xdist_group(module)))
+    return params
 
 
 def with_answer(nb: nbformat.NotebookNode, exercise: str, code: str) -> nbformat.NotebookNode:
@@ -71,12 +80,75 @@ def with_answer(nb: nbformat.NotebookNode, exercise: str, code: str) -> nbformat
     return nb
 
 
-def check_wrong_answer(case: WrongCase) -> None:
-    """The wrong answer, alone in an otherwise correct notebook, must lose points."""
+def _isolated(case: WrongCase) -> float:
+    """Points the wrong answer earns alone in an otherwise correct notebook (one kernel each)."""
     nb = source(case.module, case.notebook)
     exercise = next(e for e in authoring.exercises(nb) if e.grade_id == case.exercise)
-    result = graded_cells(case.module, case.notebook, with_answer(nb, case.exercise, case.code), through=case.exercise)
-    earned = sum(result.cells[t].score for t in exercise.tests)
+    result = grade_notebook(with_answer(nb, case.exercise, case.code), module=case.module,
+                            notebook=case.notebook, through=case.exercise)
+    return sum(result.cells[t].score for t in exercise.tests)
+
+
+@functools.cache
+def _shared_kernel_verdicts(module: str, notebook: str) -> dict[tuple[str, int], float] | None:
+    """Every wrong answer of a notebook in ONE kernel run: before each exercise's correct
+    answer runs, each wrong answer is defined and the exercise's test cells run against it; then
+    the correct answer restores the state. Same verdicts as isolated runs, a fraction of the
+    time. None when the run cannot be trusted (then each case runs isolated)."""
+    from autograder.execute import Kernel, execute
+    from autograder.grading import _failure, stage_module_files
+    from autograder.merge import merge
+
+    wrong = _REGISTRY.get((module, notebook), {})
+    src = source(module, notebook)
+    merged = merge(src, src).nb
+    tests_of = {e.grade_id: e.tests for e in authoring.exercises(src)}
+    points = authoring.test_points(src)
+    last_test = max(i for i, c in enumerate(merged.cells) if authoring.is_test(c))
+    cells, tags = [], []
+    by_id = {authoring.nbgrader_meta(c).get("grade_id"): c for c in merged.cells}
+    for cell in merged.cells[: last_test + 1]:
+        gid = authoring.nbgrader_meta(cell).get("grade_id")
+        if authoring.is_solution(cell):
+            for i, code in enumerate(wrong.get(gid, [])):
+                cells.append(nbformat.v4.new_code_cell(code))
+                tags.append(None)
+                for t in tests_of[gid]:
+                    cells.append(nbformat.from_dict(by_id[t]))
+                    tags.append((gid, i, t))
+                cells.append(nbformat.from_dict(cell))  # the next wrong answer starts clean
+                tags.append(None)
+        cells.append(nbformat.from_dict(cell))
+        tags.append(("ok", 0, gid) if authoring.is_test(cell) else None)
+    nb = nbformat.from_dict(merged)
+    nb.cells = cells
+    kernel = Kernel()
+    stage_module_files(module, kernel.workdir)
+    run = execute(nb, kernel)
+    if run.status == "kernel_died":
+        return None
+    earned: dict[tuple[str, int], float] = {}
+    for index, (cell, tag) in enumerate(zip(nb.cells, tags)):
+        if tag is None:
+            continue
+        passed = index in run.ran and _failure(cell) is None
+        if tag[0] == "ok":
+            if not passed:
+                return None  # the correct answer failed after the wrong ones: state leaked
+            continue
+        key = (tag[0], tag[1])
+        earned[key] = earned.get(key, 0.0) + (points[tag[2]] if passed else 0.0)
+    return earned
+
+
+def check_wrong_answer(case: WrongCase) -> None:
+    """The wrong answer, in an otherwise correct notebook, must lose points."""
+    exercise = next(e for e in authoring.exercises(source(case.module, case.notebook)) if e.grade_id == case.exercise)
+    verdicts = _shared_kernel_verdicts(case.module, case.notebook)
+    if verdicts is not None and (case.exercise, case.index) in verdicts:
+        earned = verdicts[(case.exercise, case.index)]
+    else:
+        earned = _isolated(case)
     assert earned < exercise.points, (
         f"{case}: this wrong answer earned full marks ({earned}/{exercise.points}); "
         f"the tests {exercise.tests} do not catch it"
