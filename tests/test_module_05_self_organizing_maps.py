@@ -1,0 +1,230 @@
+"""Module 05 · self-organizing maps: plausible wrong answers that the notebook's tests must catch."""
+
+import pytest
+from moduletools import assert_every_exercise_covered, check_wrong_answer, wrong_answer_cases
+
+MODULE = "05-self-organizing-maps"
+NOTEBOOK = "self-organizing-maps.ipynb"
+pytestmark = pytest.mark.module05
+
+# A correct, compact SOM; the wrong classes below each change one line of it.
+_SOM = """
+class SOM:
+    def __init__(self, rows, cols, sigma=1.0, learning_rate=0.5, n_iter=1000,
+                 method="sequential", init=None, shuffle=True, random_state=0):
+        self.rows, self.cols, self.sigma, self.learning_rate = rows, cols, sigma, learning_rate
+        self.n_iter, self.method, self.init = n_iter, method, init
+        self.shuffle, self.random_state = shuffle, random_state
+
+    def fit(self, X):
+        X = np.asarray(X, dtype=float)
+        n = len(X)
+        rng = np.random.default_rng(self.random_state)
+        if self.init is None:
+            W = X[rng.choice(n, self.rows * self.cols, replace=n < self.rows * self.cols)]
+            W = W.reshape(self.rows, self.cols, -1).copy()
+        else:
+            W = np.array(self.init, dtype=float)
+        if self.method == "sequential":
+            order = np.arange(self.n_iter) % n
+            if self.shuffle:
+                rng.shuffle(order)
+            for t, i in enumerate(order):
+                W = sequential_step(W, X[i], t, self.n_iter, self.sigma, self.learning_rate)  # STEP
+        else:
+            for e in range(self.n_iter):
+                eta = asymptotic_decay(self.learning_rate, e, self.n_iter)
+                W = (1 - eta) * W + eta * batch_step(W, X, asymptotic_decay(self.sigma, e, self.n_iter))  # BATCH
+        self.weights_ = W
+        return self
+
+    def predict(self, X):
+        return best_matching_units(self.weights_, X)
+
+    def winner(self, x):
+        r, c = best_matching_units(self.weights_, np.asarray(x)[None, :])[0]
+        return int(r), int(c)
+
+    def quantization_error(self, X):
+        return quantization_error(self.weights_, X)
+
+    def topographic_error(self, X):
+        return topographic_error(self.weights_, X)
+"""
+
+
+def _som(old: str, new: str) -> str:
+    assert old in _SOM, old
+    return _SOM.replace(old, new)
+
+
+_SIGMA_NOT_DECAYED = _som(
+    "W = sequential_step(W, X[i], t, self.n_iter, self.sigma, self.learning_rate)  # STEP",
+    # sigma fixed at its initial value: only the learning rate decays
+    "eta = asymptotic_decay(self.learning_rate, t, self.n_iter)\n"
+    "                c = best_matching_units(W, X[i][None])[0]\n"
+    "                h = gaussian_neighbourhood(self.rows, self.cols, c, self.sigma)\n"
+    "                W = W + eta * h[:, :, None] * (X[i] - W)",
+)
+_T_OFF_BY_ONE = _som(
+    "sequential_step(W, X[i], t, self.n_iter",
+    "sequential_step(W, X[i], t + 1, self.n_iter",  # steps numbered 1..T instead of 0..T-1
+)
+_BATCH_NO_BLEND = _som(
+    "W = (1 - eta) * W + eta * batch_step(",
+    "W = batch_step(",  # pure batch map, ignoring the learning rate
+)
+assert len({_SOM, _SIGMA_NOT_DECAYED, _T_OFF_BY_ONE, _BATCH_NO_BLEND}) == 4
+
+# Shared preamble of the wrong U-matrices: distance to the neighbour at offset (di, dk).
+_U_PRE = """
+def u_matrix(W):
+    W = np.asarray(W, dtype=float)
+    rows, cols = W.shape[:2]
+    total, count = np.zeros((rows, cols)), np.zeros((rows, cols))
+    for di, dk in OFFSETS:
+        i0, i1, k0, k1 = max(0, -di), rows - max(0, di), max(0, -dk), cols - max(0, dk)
+        d = np.linalg.norm(W[i0:i1, k0:k1] - W[i0 + di:i1 + di, k0 + dk:k1 + dk], axis=-1)
+        total[i0:i1, k0:k1] += d
+        count[i0:i1, k0:k1] += 1
+"""
+_EIGHT = "[(a, b) for a in (-1, 0, 1) for b in (-1, 0, 1) if (a, b) != (0, 0)]"
+_FOUR = "[(-1, 0), (1, 0), (0, -1), (0, 1)]"
+
+WRONG = {
+    NOTEBOOK: {
+        "ex-decay": [
+            # forgets the /2: decays to half, not a third
+            "def asymptotic_decay(value0, t, max_iter):\n    return value0 / (1 + np.asarray(t) / max_iter)\n",
+            # exponential decay
+            "def asymptotic_decay(value0, t, max_iter):\n    return value0 * np.exp(-np.asarray(t) / max_iter)\n",
+        ],
+        "ex-neighbourhood": [
+            # no square on the grid distance
+            """def gaussian_neighbourhood(rows, cols, c, sigma):
+    i, k = np.arange(rows)[:, None], np.arange(cols)[None, :]
+    dist = np.sqrt((i - c[0]) ** 2 + (k - c[1]) ** 2)
+    return np.exp(-dist / (2 * sigma**2))
+""",
+            # sigma^2 instead of 2 sigma^2
+            """def gaussian_neighbourhood(rows, cols, c, sigma):
+    i, k = np.arange(rows)[:, None], np.arange(cols)[None, :]
+    return np.exp(-((i - c[0]) ** 2 + (k - c[1]) ** 2) / sigma**2)
+""",
+            # row and column of the winner swapped
+            """def gaussian_neighbourhood(rows, cols, c, sigma):
+    i, k = np.arange(rows)[:, None], np.arange(cols)[None, :]
+    return np.exp(-((i - c[1]) ** 2 + (k - c[0]) ** 2) / (2 * sigma**2))
+""",
+        ],
+        "ex-bmu": [
+            # argmax instead of argmin
+            """def best_matching_units(W, X):
+    flat = np.asarray(W).reshape(-1, np.shape(W)[-1])
+    sq = ((np.asarray(X)[:, None, :] - flat[None]) ** 2).sum(-1)
+    return np.stack(np.unravel_index(sq.argmax(axis=1), np.shape(W)[:2]), axis=1)
+""",
+            # flat index unravelled with the number of rows instead of columns
+            """def best_matching_units(W, X):
+    flat = np.asarray(W).reshape(-1, np.shape(W)[-1])
+    k = ((np.asarray(X)[:, None, :] - flat[None]) ** 2).sum(-1).argmin(axis=1)
+    rows = np.shape(W)[0]
+    return np.stack([k // rows, k % rows], axis=1)
+""",
+        ],
+        "ex-step": [
+            # sigma not decayed
+            """def sequential_step(W, x, t, max_iter, sigma0, learning_rate0):
+    W = np.asarray(W, dtype=float)
+    c = best_matching_units(W, x[None])[0]
+    h = gaussian_neighbourhood(W.shape[0], W.shape[1], c, sigma0)
+    return W + asymptotic_decay(learning_rate0, t, max_iter) * h[:, :, None] * (x - W)
+""",
+            # learning rate not decayed
+            """def sequential_step(W, x, t, max_iter, sigma0, learning_rate0):
+    W = np.asarray(W, dtype=float)
+    c = best_matching_units(W, x[None])[0]
+    h = gaussian_neighbourhood(W.shape[0], W.shape[1], c, asymptotic_decay(sigma0, t, max_iter))
+    return W + learning_rate0 * h[:, :, None] * (x - W)
+""",
+            # sign error: units move away from the sample
+            """def sequential_step(W, x, t, max_iter, sigma0, learning_rate0):
+    W = np.asarray(W, dtype=float)
+    c = best_matching_units(W, x[None])[0]
+    h = gaussian_neighbourhood(W.shape[0], W.shape[1], c, asymptotic_decay(sigma0, t, max_iter))
+    return W + asymptotic_decay(learning_rate0, t, max_iter) * h[:, :, None] * (W - x)
+""",
+        ],
+        "ex-qe": [
+            # squared distances
+            """def quantization_error(W, X):
+    W, X = np.asarray(W), np.asarray(X)
+    b = best_matching_units(W, X)
+    return float((((X - W[b[:, 0], b[:, 1]]) ** 2).sum(axis=1)).mean())
+""",
+            # root of the mean squared distance
+            """def quantization_error(W, X):
+    W, X = np.asarray(W), np.asarray(X)
+    b = best_matching_units(W, X)
+    return float(np.sqrt((((X - W[b[:, 0], b[:, 1]]) ** 2).sum(axis=1)).mean()))
+""",
+        ],
+        "ex-te": [
+            # 4-neighbourhood: diagonal neighbours counted as errors
+            """def topographic_error(W, X):
+    W, X = np.asarray(W), np.asarray(X)
+    flat = W.reshape(-1, W.shape[-1])
+    best2 = np.argsort(((X[:, None, :] - flat[None]) ** 2).sum(-1), axis=1)[:, :2]
+    r, c = np.unravel_index(best2, W.shape[:2])
+    return float((np.abs(r[:, 0] - r[:, 1]) + np.abs(c[:, 0] - c[:, 1]) > 1).mean())
+""",
+            # second and third units instead of first and second
+            """def topographic_error(W, X):
+    W, X = np.asarray(W), np.asarray(X)
+    flat = W.reshape(-1, W.shape[-1])
+    best2 = np.argsort(((X[:, None, :] - flat[None]) ** 2).sum(-1), axis=1)[:, 1:3]
+    r, c = np.unravel_index(best2, W.shape[:2])
+    return float((np.maximum(np.abs(r[:, 0] - r[:, 1]), np.abs(c[:, 0] - c[:, 1])) > 1).mean())
+""",
+        ],
+        "ex-batch": [
+            # neighbourhood-weighted sum, not mean
+            """def batch_step(W, X, sigma):
+    W, X = np.asarray(W, dtype=float), np.asarray(X, dtype=float)
+    b = best_matching_units(W, X)
+    H = np.stack([gaussian_neighbourhood(W.shape[0], W.shape[1], c, sigma) for c in b], axis=-1)
+    return H @ X
+""",
+            # no neighbourhood: each unit = mean of the samples it wins (a k-means step)
+            """def batch_step(W, X, sigma):
+    W, X = np.asarray(W, dtype=float), np.asarray(X, dtype=float)
+    b = best_matching_units(W, X)
+    out = W.copy()
+    for i in range(W.shape[0]):
+        for k in range(W.shape[1]):
+            won = (b[:, 0] == i) & (b[:, 1] == k)
+            if won.any():
+                out[i, k] = X[won].mean(axis=0)
+    return out
+""",
+        ],
+        "ex-som": [_SIGMA_NOT_DECAYED, _T_OFF_BY_ONE, _BATCH_NO_BLEND],
+        "ex-umatrix": [
+            # 4-neighbourhood
+            _U_PRE.replace("OFFSETS", _FOUR) + "    return total / np.maximum(count, 1)\n",
+            # sum instead of mean
+            _U_PRE.replace("OFFSETS", _EIGHT) + "    return total\n",
+            # mean over 8 even at the border (missing neighbours counted as 0)
+            _U_PRE.replace("OFFSETS", _EIGHT) + "    return total / 8\n",
+        ],
+    }
+}
+
+
+@pytest.mark.parametrize("case", wrong_answer_cases(MODULE, WRONG), ids=str)
+def test_wrong_answer_is_rejected(case):
+    check_wrong_answer(case)
+
+
+def test_every_exercise_has_a_wrong_answer():
+    assert_every_exercise_covered(MODULE, WRONG)

@@ -1,0 +1,256 @@
+"""Module 07: do its tests reject plausible wrong answers?"""
+
+import pytest
+from moduletools import assert_every_exercise_covered, check_wrong_answer, wrong_answer_cases
+
+MODULE = "07-entropy-of-english"
+pytestmark = pytest.mark.module07
+
+TO_SYMBOLS_NO_LOWER = """
+def to_symbols(text):
+    # upper case is not folded: capitals become separators
+    norm = re.sub("[^a-z]+", " ", text)
+    return np.array([0 if ch == " " else ord(ch) - 96 for ch in norm], dtype=np.int64)
+"""
+TO_SYMBOLS_NO_COLLAPSE = """
+def to_symbols(text):
+    # every non-letter becomes a space, runs are not collapsed ("be, or" -> "be  or")
+    norm = re.sub("[^a-z]", " ", text.lower())
+    return np.array([0 if ch == " " else ord(ch) - 96 for ch in norm], dtype=np.int64)
+"""
+TO_SYMBOLS_ONLY_SPACES = """
+def to_symbols(text):
+    # only blanks are separators; punctuation and newlines are silently dropped
+    t = re.sub("[^a-z ]", "", text.lower())
+    t = re.sub(" +", " ", t)
+    return np.array([0 if ch == " " else ord(ch) - 96 for ch in t], dtype=np.int64)
+"""
+
+NGRAM_CODES_DROP_LAST = """
+def ngram_codes(x, n, V):
+    # off by one: len(x) - n n-grams, the last one is lost
+    x = np.asarray(x, dtype=np.int64)
+    m = max(len(x) - n, 0)
+    codes = np.zeros(m, dtype=np.int64)
+    for j in range(n):
+        codes = codes * V + x[j:j + m]
+    return codes
+"""
+NGRAM_CODES_LITTLE_ENDIAN = """
+def ngram_codes(x, n, V):
+    # the LAST symbol is the most significant digit
+    x = np.asarray(x, dtype=np.int64)
+    m = max(len(x) - n + 1, 0)
+    codes = np.zeros(m, dtype=np.int64)
+    for j in range(n):
+        codes = codes + x[j:j + m] * V**j
+    return codes
+"""
+
+BLOCK_ENTROPY_NATS = """
+def block_entropy(x, n, V):
+    # natural log: nats, not bits
+    if n == 0:
+        return 0.0
+    _, counts = np.unique(ngram_codes(x, n, V), return_counts=True)
+    p = counts / counts.sum()
+    return float(-(p * np.log(p)).sum())
+"""
+BLOCK_ENTROPY_WRONG_TOTAL = """
+def block_entropy(x, n, V):
+    # frequencies divided by len(x) instead of the number of n-grams, len(x) - n + 1
+    if n == 0:
+        return 0.0
+    _, counts = np.unique(ngram_codes(x, n, V), return_counts=True)
+    p = counts / len(x)
+    return float(-(p * np.log2(p)).sum())
+"""
+
+CONDITIONAL_BLOCK = """
+def conditional_entropy(x, N, V):
+    # the block entropy H_N instead of F_N = H_N - H_{N-1}
+    if N == 0:
+        return float(np.log2(V))
+    return block_entropy(x, N, V)
+"""
+CONDITIONAL_OFF_BY_ONE = """
+def conditional_entropy(x, N, V):
+    # context of N symbols instead of N - 1: returns F_{N+1}
+    if N == 0:
+        return float(np.log2(V))
+    return block_entropy(x, N + 1, V) - block_entropy(x, N, V)
+"""
+CONDITIONAL_RATE = """
+def conditional_entropy(x, N, V):
+    # H_N / N: the block entropy per symbol, a different (slower) limit
+    if N == 0:
+        return float(np.log2(V))
+    return block_entropy(x, N, V) / N
+"""
+
+ZIPF_UNSORTED = """
+def zipf_exponent(counts, r_min=1, r_max=None):
+    # counts are not sorted: ranks assigned in the given order
+    f = np.asarray(counts, dtype=float)
+    r = np.arange(1, len(f) + 1)
+    r_max = len(f) if r_max is None else r_max
+    keep = (r >= r_min) & (r <= r_max)
+    return float(-np.polyfit(np.log(r[keep]), np.log(f[keep]), 1)[0])
+"""
+ZIPF_SIGN = """
+def zipf_exponent(counts, r_min=1, r_max=None):
+    # returns the fitted slope (-s) instead of the exponent s
+    f = np.sort(np.asarray(counts, dtype=float))[::-1]
+    r = np.arange(1, len(f) + 1)
+    r_max = len(f) if r_max is None else r_max
+    keep = (r >= r_min) & (r <= r_max)
+    return float(np.polyfit(np.log(r[keep]), np.log(f[keep]), 1)[0])
+"""
+ZIPF_EXCLUSIVE_END = """
+def zipf_exponent(counts, r_min=1, r_max=None):
+    # r_max excluded from the fit (a Python-slice habit)
+    f = np.sort(np.asarray(counts, dtype=float))[::-1]
+    r = np.arange(1, len(f) + 1)
+    r_max = len(f) + 1 if r_max is None else r_max
+    keep = (r >= r_min) & (r < r_max)
+    return float(-np.polyfit(np.log(r[keep]), np.log(f[keep]), 1)[0])
+"""
+
+MM_NATS = """
+def miller_madow(counts):
+    # correction left in nats and added to an entropy in bits
+    c = np.asarray(counts, dtype=float)
+    c = c[c > 0]
+    p = c / c.sum()
+    return float(-(p * np.log2(p)).sum() + (len(c) - 1) / (2 * c.sum()))
+"""
+MM_ALL_BINS = """
+def miller_madow(counts):
+    # K counts every bin, including those never observed
+    c = np.asarray(counts, dtype=float)
+    K = len(c)
+    c = c[c > 0]
+    p = c / c.sum()
+    return float(-(p * np.log2(p)).sum() + (K - 1) / (2 * c.sum() * np.log(2)))
+"""
+
+
+def _logprobs(denominator, n_gram="n", log="np.log2"):
+    return f"""
+def ngram_logprobs(train, test, n, V, k=1.0):
+    m = {n_gram}
+    train_codes = ngram_codes(train, m, V)
+    grams, gram_counts = np.unique(train_codes, return_counts=True)
+    contexts, context_counts = np.unique(train_codes // V, return_counts=True)
+    def count(keys, table, counts):
+        i = np.minimum(np.searchsorted(table, keys), len(table) - 1)
+        return np.where(table[i] == keys, counts[i], 0)
+    test_codes = ngram_codes(test, m, V)
+    c_hx = count(test_codes, grams, gram_counts)
+    c_h = count(test_codes // V, contexts, context_counts)
+    return {log}((c_hx + k) / ({denominator}))
+"""
+
+
+LOGPROBS_NO_KV = _logprobs("c_h + k")  # add-k with the wrong denominator: k V missing
+LOGPROBS_CONTEXT_N = _logprobs("c_h + k * V", n_gram="n + 1")  # context of n symbols, not n - 1
+LOGPROBS_NATS = _logprobs("c_h + k * V", log="np.log")  # natural log
+
+NATS_POW2 = """
+def nats_to_bits_and_perplexity(loss_nats):
+    # perplexity = 2 ** H with H in nats
+    return float(loss_nats) / np.log(2), float(2.0 ** loss_nats)
+"""
+NATS_TIMES_LN2 = """
+def nats_to_bits_and_perplexity(loss_nats):
+    # converts the wrong way: multiplies by ln 2
+    bits = float(loss_nats) * np.log(2)
+    return bits, float(np.exp(loss_nats))
+"""
+
+RANKS_ZERO_BASED = """
+def guess_ranks(train, test, n, V):
+    # 0-based: "right at the first guess" is 0
+    grams, gram_counts = np.unique(ngram_codes(train, n, V), return_counts=True)
+    test_codes = ngram_codes(test, n, V)
+    cand = (test_codes // V)[:, None] * V + np.arange(V)[None, :]
+    i = np.minimum(np.searchsorted(grams, cand), len(grams) - 1)
+    counts = np.where(grams[i] == cand, gram_counts[i], 0)
+    order = np.argsort(-counts, axis=1, kind="stable")
+    return np.argmax(order == (test_codes % V)[:, None], axis=1)
+"""
+RANKS_TIES_REVERSED = """
+def guess_ranks(train, test, n, V):
+    # ties go to the LARGER symbol code first
+    grams, gram_counts = np.unique(ngram_codes(train, n, V), return_counts=True)
+    test_codes = ngram_codes(test, n, V)
+    cand = (test_codes // V)[:, None] * V + np.arange(V)[None, :]
+    i = np.minimum(np.searchsorted(grams, cand), len(grams) - 1)
+    counts = np.where(grams[i] == cand, gram_counts[i], 0)
+    order = np.argsort(counts, axis=1, kind="stable")[:, ::-1]
+    return 1 + np.argmax(order == (test_codes % V)[:, None], axis=1)
+"""
+RANKS_CONTEXT_N = """
+def guess_ranks(train, test, n, V):
+    # context of n symbols instead of n - 1
+    n = n + 1
+    grams, gram_counts = np.unique(ngram_codes(train, n, V), return_counts=True)
+    test_codes = ngram_codes(test, n, V)
+    cand = (test_codes // V)[:, None] * V + np.arange(V)[None, :]
+    i = np.minimum(np.searchsorted(grams, cand), len(grams) - 1)
+    counts = np.where(grams[i] == cand, gram_counts[i], 0)
+    order = np.argsort(-counts, axis=1, kind="stable")
+    return 1 + np.argmax(order == (test_codes % V)[:, None], axis=1)
+"""
+
+BOUNDS_NO_I = """
+def shannon_bounds(q):
+    # lower bound without the factor i
+    q = np.asarray(q, dtype=float)
+    nz = q[q > 0]
+    i = np.arange(1, len(q) + 1)
+    lower = ((q - np.append(q[1:], 0.0)) * np.log2(i)).sum()
+    return float(lower), float(-(nz * np.log2(nz)).sum())
+"""
+BOUNDS_DROP_LAST = """
+def shannon_bounds(q):
+    # the last term (i = V, with q_{V+1} = 0) is dropped
+    q = np.asarray(q, dtype=float)
+    nz = q[q > 0]
+    i = np.arange(1, len(q))
+    lower = (i * (q[:-1] - q[1:]) * np.log2(i)).sum()
+    return float(lower), float(-(nz * np.log2(nz)).sum())
+"""
+BOUNDS_NATS = """
+def shannon_bounds(q):
+    # natural logarithms: nats
+    q = np.asarray(q, dtype=float)
+    nz = q[q > 0]
+    i = np.arange(1, len(q) + 1)
+    lower = (i * (q - np.append(q[1:], 0.0)) * np.log(i)).sum()
+    return float(lower), float(-(nz * np.log(nz)).sum())
+"""
+
+WRONG = {
+    "entropy-of-english.ipynb": {
+        "ex-to-symbols": [TO_SYMBOLS_NO_LOWER, TO_SYMBOLS_NO_COLLAPSE, TO_SYMBOLS_ONLY_SPACES],
+        "ex-ngram-codes": [NGRAM_CODES_DROP_LAST, NGRAM_CODES_LITTLE_ENDIAN],
+        "ex-block-entropy": [BLOCK_ENTROPY_NATS, BLOCK_ENTROPY_WRONG_TOTAL],
+        "ex-conditional-entropy": [CONDITIONAL_BLOCK, CONDITIONAL_OFF_BY_ONE, CONDITIONAL_RATE],
+        "ex-zipf": [ZIPF_UNSORTED, ZIPF_SIGN, ZIPF_EXCLUSIVE_END],
+        "ex-miller-madow": [MM_NATS, MM_ALL_BINS],
+        "ex-ngram-logprobs": [LOGPROBS_NO_KV, LOGPROBS_CONTEXT_N, LOGPROBS_NATS],
+        "ex-nats": [NATS_POW2, NATS_TIMES_LN2],
+        "ex-guess-ranks": [RANKS_ZERO_BASED, RANKS_TIES_REVERSED, RANKS_CONTEXT_N],
+        "ex-shannon-bounds": [BOUNDS_NO_I, BOUNDS_DROP_LAST, BOUNDS_NATS],
+    }
+}
+
+
+@pytest.mark.parametrize("case", wrong_answer_cases(MODULE, WRONG), ids=str)
+def test_wrong_answer_is_rejected(case):
+    check_wrong_answer(case)
+
+
+def test_every_exercise_has_a_wrong_answer():
+    assert_every_exercise_covered(MODULE, WRONG)
