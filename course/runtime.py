@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import sys
 from typing import TypeVar
 
 import numpy as np
@@ -55,18 +56,16 @@ def device(prefer: str | None = None):
 
 
 def seed_everything(seed: int = 0) -> np.random.Generator:
-    """Seed Python's ``random``, NumPy's global generator and torch (if installed).
+    """Seed Python's ``random``, NumPy's global generator and, if it is imported, torch.
 
-    Returns a fresh ``np.random.Generator`` seeded with ``seed``: prefer passing it around over
-    using the global state.
+    Import torch before calling this in notebooks that use it; notebooks that do not use torch
+    do not pay for importing it. Returns a fresh ``np.random.Generator`` seeded with ``seed``:
+    prefer passing it around over using the global state.
     """
     random.seed(seed)
     np.random.seed(seed % 2**32)
-    try:
-        import torch
-    except ImportError:  # torch is a dependency, but the numpy modules do not need it
-        pass
-    else:
+    torch = sys.modules.get("torch")
+    if torch is not None:
         torch.manual_seed(seed)
         if torch.cuda.is_available():
             torch.cuda.manual_seed_all(seed)
