@@ -61,9 +61,9 @@ def sha256_of(path: Path) -> str:
 
 
 @cache
-def _verified(path: Path, sha: str, size: int) -> bool:
-    # Cached per process: large files are hashed once, not at every call.
-    return path.stat().st_size == size and sha256_of(path) == sha
+def _verified(path: Path, sha: str, size: int, stamp: tuple[int, int]) -> bool:
+    # Cached per process and per (size, mtime): a file is hashed again only when it changes.
+    return stamp[0] == size and sha256_of(path) == sha
 
 
 def data_path(name: str, *, verify: bool = True) -> Path:
@@ -81,7 +81,8 @@ def data_path(name: str, *, verify: bool = True) -> Path:
         raise FileNotFoundError(
             f"{path} is missing; rebuild it with the script named in {MANIFEST_PATH} ({entry.source})"
         )
-    if verify and not _verified(path, entry.sha256, entry.size):
+    stat = path.stat()
+    if verify and not _verified(path, entry.sha256, entry.size, (stat.st_size, stat.st_mtime_ns)):
         raise ValueError(
             f"{path} does not match its sha256 in {MANIFEST_PATH}: the file is corrupt or was "
             f"edited; restore it with git or rebuild it ({entry.source})"

@@ -1,0 +1,28 @@
+"""The authoring convention: does validate() catch a malformed solution notebook?"""
+
+from autograder import authoring as a
+
+
+def good():
+    return a.notebook([
+        a.markdown("# t"),
+        a.solution("ex-f", "def f():\n    ### BEGIN SOLUTION\n    return 1\n    ### END SOLUTION"),
+        a.tests("test-f", "assert f() == 1\n### BEGIN HIDDEN TESTS\nassert f() == 1\n### END HIDDEN TESTS", 1),
+    ])
+
+
+def test_a_well_formed_notebook_has_no_problems():
+    assert a.validate(good()) == []
+    assert [(e.grade_id, e.tests, e.points) for e in a.exercises(good())] == [("ex-f", ["test-f"], 1.0)]
+
+
+def test_validate_names_each_problem():
+    nb = good()
+    nb.cells[2].metadata["nbgrader"]["points"] = 0
+    nb.cells[2].source = "assert f() == 1"
+    nb.cells.append(a.solution("ex-g", "def g():\n    pass"))
+    problems = " | ".join(a.validate(nb))
+    assert "no points" in problems
+    assert "no hidden tests" in problems
+    assert "lacks a BEGIN/END SOLUTION" in problems
+    assert "'ex-g' has no test cell" in problems
