@@ -9,6 +9,7 @@ private working directory, and the kernel is killed when the notebook is done.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import shutil
@@ -21,6 +22,7 @@ from pathlib import Path
 from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
+import nbformat
 from nbformat import NotebookNode
 
 from autograder import paths
@@ -28,11 +30,53 @@ from autograder import paths
 
 @dataclass
 class Limits:
-    """Time limits for one notebook."""
+    """Time and output limits for one notebook."""
 
     cell_timeout: float = 120.0  # seconds one cell may run
     notebook_timeout: float = 600.0  # seconds the whole notebook may run
     startup_timeout: float = 60.0  # seconds for the kernel to answer
+    cell_output_chars: int = 200_000  # output kept per cell (characters, all outputs together)
+    notebook_output_chars: int = 2_000_000  # output kept for the whole notebook
+
+
+class CappedClient(NotebookClient):
+    """nbclient with output caps: past a cap, outputs are dropped (errors are kept, shortened),
+    so a notebook printing megabytes cannot bloat the graded copy, the feedback or the grader."""
+
+    def __init__(self, *args, limits: Limits, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.limits = limits
+        self.cell_chars: dict[int, int] = {}
+        self.total_chars = 0
+        self.truncated: set[int] = set()
+
+    def output(self, outs, msg, display_id, cell_index):
+        content = msg.get("content", {})
+        if msg.get("msg_type") == "error":
+            content["traceback"] = [line[:2000] for line in content.get("traceback", [])[-20:]]
+            content["evalue"] = str(content.get("evalue", ""))[:2000]
+            return super().output(outs, msg, display_id, cell_index)
+        size = _size(content)
+        used = self.cell_chars.get(cell_index, 0)
+        if used + size > self.limits.cell_output_chars or self.total_chars + size > self.limits.notebook_output_chars:
+            if cell_index not in self.truncated:
+                self.truncated.add(cell_index)
+                outs.append(nbformat.v4.new_output(
+                    "stream", name="stderr",
+                    text=f"[autograder: output truncated; a cell may print {self.limits.cell_output_chars:,} "
+                    f"characters and a notebook {self.limits.notebook_output_chars:,}]\n"))
+            return None
+        self.cell_chars[cell_index] = used + size
+        self.total_chars += size
+        return super().output(outs, msg, display_id, cell_index)
+
+
+def _size(content: dict) -> int:
+    text = content.get("text")
+    if isinstance(text, str):
+        return len(text)
+    data = content.get("data") or {}
+    return sum(len(v) if isinstance(v, str) else len(json.dumps(v)) for v in data.values()) + 1
 
 
 @dataclass
@@ -170,8 +214,9 @@ def execute(nb: NotebookNode, kernel: Kernel, limits: Limits | None = None) -> E
     """Run ``nb`` in place (outputs are written into its cells) in ``kernel``; then kill it."""
     limits = limits or Limits()
     out = Execution()
-    client = NotebookClient(
+    client = CappedClient(
         nb,
+        limits=limits,
         km=kernel.km,
         timeout=int(limits.cell_timeout),
         startup_timeout=int(limits.startup_timeout),

@@ -32,6 +32,7 @@ def mixed_batch(tmp_path_factory):
             "importerr": f.with_extra_first_cell(f.blank(), "import a_module_that_does_not_exist"),
             "loop": f.with_extra_first_cell(f.solution(), "while True:\n    pass"),
             "dies": f.with_extra_first_cell(f.solution(), "import os\nos._exit(1)"),
+            "flood": f.with_extra_first_cell(f.solution(), "print('x' * 20_000_000)"),
             "garbage": b"{this is not json",
             "empty": b"",
         },
@@ -50,7 +51,7 @@ def test_csv_has_exactly_the_documented_columns(mixed_batch):
 
 def test_every_submission_gets_a_row(mixed_batch):
     _, rows = mixed_batch
-    assert set(rows) == {"ada", "blank", "partial", "syntax", "importerr", "loop", "dies", "garbage", "empty"}
+    assert set(rows) == {"ada", "blank", "partial", "syntax", "importerr", "loop", "dies", "flood", "garbage", "empty"}
     assert {r["max_score"] for r in rows.values()} == {"8"}
 
 
@@ -64,6 +65,7 @@ def test_every_submission_gets_a_row(mixed_batch):
         ("importerr", "0", "graded"),
         ("loop", "8", "timeout"),  # interrupted, the rest of the notebook still ran
         ("dies", "0", "kernel_died"),
+        ("flood", "8", "graded"),
         ("garbage", "0", "invalid_notebook"),
         ("empty", "0", "invalid_notebook"),
     ],
@@ -87,6 +89,13 @@ def test_feedback_is_written_without_hidden_tests(mixed_batch):
     assert "hidden tests" in page
     for hidden_line in ("scipy_softmax(z, axis=0)", "cdist(A, B", "mode=\"valid\""):
         assert hidden_line not in page
+
+
+def test_huge_output_is_capped(mixed_batch):
+    report, _ = mixed_batch
+    page = report.out / "feedback" / "flood" / "00-getting-started" / "getting-started.html"
+    assert page.stat().st_size < 2_000_000
+    assert "output truncated" in page.read_text()
 
 
 def test_gradebook_holds_per_cell_scores(mixed_batch):
