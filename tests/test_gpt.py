@@ -1,0 +1,295 @@
+"""Does the shared GPT (course/gpt.py) keep the promises module 09 relies on?
+
+Fast CPU tests on tiny models; the shipped checkpoint is tested when it is present.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from course import gpt_train
+from course.gpt import (
+    GPT,
+    CharTokenizer,
+    GPTConfig,
+    RMSNorm,
+    apply_rope,
+    load_checkpoint,
+    rope_angles,
+    save_checkpoint,
+)
+
+pytestmark = pytest.mark.module08
+
+VARIANTS = [
+    dict(),
+    dict(norm="rmsnorm", mlp="swiglu", pos="rope"),
+    dict(norm="rmsnorm"),
+    dict(pos="rope"),
+    dict(mlp="swiglu", bias=True),
+]
+
+
+def tiny(seed: int = 0, **kw) -> GPT:
+    torch.manual_seed(seed)
+    base = dict(vocab_size=17, block_size=16, n_layer=2, n_head=2, n_embd=16)
+    return GPT(GPTConfig(**{**base, **kw})).eval()
+
+
+@pytest.mark.parametrize("kw", VARIANTS, ids=str)
+def test_changing_future_tokens_leaves_earlier_logits_unchanged(kw):
+    model = tiny(**kw)
+    g = torch.Generator().manual_seed(1)
+    idx = torch.randint(17, (3, 12), generator=g)
+    changed = idx.clone()
+    changed[:, 7:] = torch.randint(17, (3, 5), generator=g)
+    a, _ = model(idx)
+    b, _ = model(changed)
+    torch.testing.assert_close(a[:, :7], b[:, :7], rtol=0, atol=1e-6)
+    assert not torch.allclose(a[:, 7:], b[:, 7:]), "later logits must see the changed tokens"
+
+
+@pytest.mark.parametrize("kw", VARIANTS, ids=str)
+def test_initial_loss_is_close_to_log_vocab(kw):
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=65, block_size=32, n_layer=2, n_head=2, n_embd=32, **kw))
+    idx, targets = torch.randint(65, (2, 8, 32))  # independent targets: nothing to predict yet
+    _, loss = model(idx, targets)
+    assert abs(loss.item() - math.log(65)) < 0.05
+
+
+def test_parameter_count_follows_the_formula():
+    V, T, L, C = 65, 128, 4, 128
+    model = GPT(GPTConfig(vocab_size=V, block_size=T, n_layer=L, n_head=4, n_embd=C))
+    per_block = 12 * C * C + 2 * C  # qkv 3C^2, proj C^2, MLP 8C^2; two LayerNorm gains (no bias)
+    expected = V * C + T * C + L * per_block + C  # tied head counted once; final norm
+    assert model.num_params() == expected
+    assert model.num_params(non_embedding=True) == expected - V * C - T * C
+    assert model.lm_head.weight is model.tok_emb.weight
+
+
+def test_bias_and_swiglu_counts():
+    C = 32
+    m = GPT(GPTConfig(vocab_size=10, block_size=8, n_layer=1, n_head=2, n_embd=C, bias=True))
+    assert (
+        m.num_params(non_embedding=True)
+        == (3 * C * C + 3 * C) + (C * C + C) + (8 * C * C + 5 * C) + 4 * C + 2 * C
+    )
+    s = GPT(
+        GPTConfig(
+            vocab_size=10, block_size=8, n_layer=1, n_head=2, n_embd=C, mlp="swiglu", pos="rope"
+        )
+    )
+    hidden = s.blocks[0].mlp.gate.out_features
+    assert hidden % 64 == 0 and hidden >= 8 * C / 3
+    assert s.pos_emb is None
+    assert s.num_params(non_embedding=True) == 4 * C * C + 3 * C * hidden + 3 * C
+
+
+def test_targets_minus_100_are_ignored():
+    model = tiny()
+    idx = torch.randint(17, (2, 10))
+    tgt = idx.clone()
+    tgt[:, :4] = -100
+    logits, loss = model(idx, tgt)
+    ref = F.cross_entropy(logits[:, 4:].reshape(-1, 17), idx[:, 4:].reshape(-1))
+    torch.testing.assert_close(loss, ref)
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(pos="rope")], ids=str)
+def test_inputs_embeds_equal_token_embeddings(kw):
+    model = tiny(**kw)
+    idx = torch.randint(17, (2, 9))
+    a, la = model(idx, idx)
+    b, lb = model(inputs_embeds=model.tok_emb(idx), targets=idx)
+    torch.testing.assert_close(a, b)
+    torch.testing.assert_close(la, lb)
+    with pytest.raises(ValueError):
+        model(idx, inputs_embeds=model.tok_emb(idx))
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(pos="rope", norm="rmsnorm")], ids=str)
+def test_prefix_kv(kw):
+    model = tiny(**kw)
+    B, H, P, D = 2, 2, 3, 8
+    idx = torch.randint(17, (B, 10))
+    # Empty prefixes change nothing.
+    empty = [(torch.zeros(B, H, 0, D), torch.zeros(B, H, 0, D)) for _ in model.blocks]
+    torch.testing.assert_close(model(idx, prefix_kv=empty)[0], model(idx)[0])
+    # A prefix is seen by every query, causality among real tokens is kept.
+    g = torch.Generator().manual_seed(0)
+    prefix = [
+        (torch.randn(B, H, P, D, generator=g), torch.randn(B, H, P, D, generator=g))
+        for _ in model.blocks
+    ]
+    a = model(idx, prefix_kv=prefix)[0]
+    assert not torch.allclose(a[:, 0], model(idx)[0][:, 0])
+    changed = idx.clone()
+    changed[:, 6:] = (changed[:, 6:] + 1) % 17
+    torch.testing.assert_close(
+        model(changed, prefix_kv=prefix)[0][:, :6], a[:, :6], rtol=0, atol=1e-6
+    )
+    # A batch-1 prefix broadcasts over the batch; gradients reach it.
+    one = [(k[:1].clone().requires_grad_(), v[:1].clone().requires_grad_()) for k, v in prefix]
+    _, loss = model(idx, idx, prefix_kv=one)
+    loss.backward()
+    assert one[0][0].grad is not None and one[0][0].grad.abs().sum() > 0
+
+
+def test_prefix_kv_matches_a_manual_attention():
+    """Layer 0 with a prefix equals softmax(q [pk;k]^T / sqrt(d) + mask) [pv;v] written out."""
+    model = tiny()
+    attn = model.blocks[0].attn
+    B, T, P, H, D = 1, 5, 2, 2, 8
+    x = torch.randn(B, T, 16)
+    pk, pv = torch.randn(B, H, P, D), torch.randn(B, H, P, D)
+    q, k, v = attn.qkv(x).split(16, dim=2)
+    q, k, v = (t.view(B, T, H, D).transpose(1, 2) for t in (q, k, v))
+    k, v = torch.cat([pk, k], 2), torch.cat([pv, v], 2)
+    scores = q @ k.transpose(-1, -2) / math.sqrt(D)
+    allowed = torch.ones(T, P + T).tril(P).bool()
+    y = scores.masked_fill(~allowed, float("-inf")).softmax(-1) @ v
+    ref = attn.proj(y.transpose(1, 2).reshape(B, T, 16))
+    torch.testing.assert_close(attn(x, prefix_kv=(pk, pv)), ref, rtol=1e-5, atol=1e-6)
+
+
+def test_rmsnorm_matches_formula_and_torch():
+    x = torch.randn(4, 7, 16) * 3 + 2
+    norm = RMSNorm(16)
+    with torch.no_grad():
+        norm.weight.copy_(torch.linspace(0.5, 1.5, 16))
+    ref = x / torch.sqrt(x.pow(2).mean(-1, keepdim=True) + 1e-5) * norm.weight
+    torch.testing.assert_close(norm(x), ref)
+    if hasattr(torch.nn, "RMSNorm"):
+        t = torch.nn.RMSNorm(16, eps=1e-5)
+        with torch.no_grad():
+            t.weight.copy_(norm.weight)
+        torch.testing.assert_close(norm(x), t(x))
+
+
+def test_rope_rotates_adjacent_pairs_and_keeps_relative_positions():
+    D = 8
+    cos, sin = rope_angles(20, D)
+    x = torch.randn(20, D)
+    y = apply_rope(x, cos, sin)
+    # Reference: x viewed as D/2 complex numbers (x[2i] + i x[2i+1]) times e^{i t theta_i}.
+    theta = 10000.0 ** (-np.arange(0, D, 2) / D)
+    z = x.numpy()[:, 0::2] + 1j * x.numpy()[:, 1::2]
+    rot = z * np.exp(1j * np.arange(20)[:, None] * theta[None, :])
+    ref = np.stack([rot.real, rot.imag], axis=-1).reshape(20, D)
+    np.testing.assert_allclose(y.numpy(), ref, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(y.norm(dim=-1), x.norm(dim=-1))  # rotations keep lengths
+    q, k = torch.randn(D), torch.randn(D)
+    qs, ks = apply_rope(q.expand(20, D), cos, sin), apply_rope(k.expand(20, D), cos, sin)
+    d1 = (qs[5] * ks[2]).sum()
+    d2 = (qs[15] * ks[12]).sum()
+    torch.testing.assert_close(d1, d2, rtol=1e-4, atol=1e-5)
+
+
+def test_generate_shapes_greedy_and_top_k():
+    model = tiny()
+    idx = torch.zeros(2, 1, dtype=torch.long)
+    out = model.generate(idx, 30, temperature=0)  # longer than block_size: context is cropped
+    assert out.shape == (2, 31)
+    assert torch.equal(out[0], out[1])
+    g = torch.Generator().manual_seed(0)
+    top1 = model.generate(idx, 10, temperature=1.0, top_k=1, generator=g)
+    torch.testing.assert_close(top1, model.generate(idx, 10, temperature=0))
+    soft = model.generate(idx, 5, prefix_embeds=torch.zeros(3, 16), temperature=0)
+    assert soft.shape == (2, 6)
+
+
+def test_tokenizer_round_trip():
+    tok = CharTokenizer.from_text("hello world")
+    assert tok.itos == sorted(set("hello world"))
+    assert tok.decode(tok.encode("world hello")) == "world hello"
+    assert tok.vocab_size == len(tok.stoi) == 8
+    with pytest.raises(KeyError):
+        tok.encode("xyz")
+
+
+def test_checkpoint_round_trip(tmp_path):
+    model = tiny(pos="rope", norm="rmsnorm", mlp="swiglu")
+    tok = CharTokenizer("abcdefghijklmnopq")
+    path = tmp_path / "m.pt"
+    save_checkpoint(path, model, tok, extra={"val_loss": 1.5})
+    payload = torch.load(path, weights_only=True)
+    assert payload["extra"]["val_loss"] == 1.5
+    loaded, tok2 = load_checkpoint(path)
+    assert tok2.itos == tok.itos and not loaded.training
+    assert loaded.lm_head.weight is loaded.tok_emb.weight
+    idx = torch.randint(17, (2, 8))
+    torch.testing.assert_close(loaded(idx)[0], model(idx)[0])
+
+
+def test_lr_schedule():
+    kw = dict(lr=1.0, min_lr=0.1, warmup=10, max_steps=110)
+    assert gpt_train.lr_at(0, **kw) == pytest.approx(0.1)
+    assert gpt_train.lr_at(9, **kw) == pytest.approx(1.0)
+    assert gpt_train.lr_at(10, **kw) == pytest.approx(1.0)
+    assert gpt_train.lr_at(60, **kw) == pytest.approx(0.55)
+    assert gpt_train.lr_at(110, **kw) == pytest.approx(0.1)
+    assert gpt_train.lr_at(500, **kw) == pytest.approx(0.1)
+
+
+def test_weight_decay_only_on_matrices():
+    model = tiny(bias=True)
+    decay, no_decay = gpt_train.param_groups(model, 0.1)
+    assert decay["weight_decay"] == 0.1 and no_decay["weight_decay"] == 0.0
+    assert all(p.dim() == 2 for p in decay["params"]) and all(
+        p.dim() == 1 for p in no_decay["params"]
+    )
+    assert sum(p.numel() for g in (decay, no_decay) for p in g["params"]) == model.num_params()
+
+
+def test_a_few_steps_overfit_one_batch():
+    model = tiny().train()
+    idx = torch.randint(17, (4, 16), generator=torch.Generator().manual_seed(0))
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    for _ in range(60):
+        _, loss = model(idx[:, :-1], idx[:, 1:])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.3
+
+
+def test_train_loop_runs_and_lowers_the_loss():
+    g = torch.Generator().manual_seed(0)
+    # A learnable stream: a repeating pattern with noise.
+    data = (torch.arange(3000) % 7 + (torch.rand(3000, generator=g) < 0.1).long()) % 8
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=8, block_size=16, n_layer=1, n_head=2, n_embd=16))
+    tc = gpt_train.TrainConfig(
+        max_steps=40,
+        batch_size=8,
+        lr=1e-2,
+        min_lr=1e-3,
+        warmup=5,
+        eval_every=20,
+        eval_batches=2,
+        eval_batch_size=8,
+    )
+    hist = gpt_train.train(model, data[:2500], data[2500:], tc, "cpu", log=lambda *_: None)
+    assert [r["step"] for r in hist.rows] == [0, 20, 40]
+    assert hist.rows[-1]["val_loss"] < hist.rows[0]["val_loss"] - 0.5
+
+
+def test_shipped_checkpoint():
+    from course.data import manifest
+
+    if "gpt/shakespeare-char.pt" not in manifest():
+        pytest.skip("the checkpoint is not shipped yet")
+    from course.gpt import load_pretrained
+
+    model, tok = load_pretrained()
+    assert model.config.vocab_size == tok.vocab_size
+    assert model.checkpoint_extra["val_loss"] < 1.8
+    ids = torch.tensor([tok.encode("ROMEO:\n")])
+    out = model.generate(ids, 20, temperature=0)
+    assert out.shape == (1, 27)
