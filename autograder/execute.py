@@ -25,7 +25,7 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 import nbformat
 from nbformat import NotebookNode
 
-from autograder import paths
+from autograder import paths, zygote
 
 
 @dataclass
@@ -121,7 +121,17 @@ class Kernel:
             client_class="jupyter_client.asynchronous.AsyncKernelClient",
         )
         self.km.log.setLevel(logging.ERROR)
-        self.km.start_kernel(cwd=str(self.workdir), env=kernel_env(env))
+        environment = kernel_env(env)
+        if zygote.enabled():
+            import uuid
+
+            self.km.kernel_id = str(uuid.uuid4())
+            provisioner = zygote.ZygoteProvisioner(
+                kernel_id=self.km.kernel_id, kernel_spec=self.km.kernel_spec, parent=self.km
+            )
+            provisioner.zygote_env = environment
+            self.km.provisioner = provisioner
+        self.km.start_kernel(cwd=str(self.workdir), env=environment)
 
     def shutdown(self) -> None:
         pid = getattr(getattr(self.km, "provisioner", None), "pid", None)
