@@ -1,0 +1,58 @@
+"""Kernels: does every notebook start clean, and is everything it started gone afterwards?"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import nbformat
+import pytest
+
+from autograder.execute import Kernel, Limits, execute
+
+pytestmark = pytest.mark.platform
+
+
+def notebook(*sources: str):
+    return nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
+
+
+def errors(nb):
+    return [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+
+
+@pytest.mark.parametrize("zygote", ["1", "0"])
+def test_each_notebook_gets_a_clean_kernel(monkeypatch, zygote):
+    monkeypatch.setenv("AUTOGRADER_ZYGOTE", zygote)
+    tamper = notebook("import numpy as np, builtins\nnp.pi = 3.0\nbuiltins.leaked = True")
+    assert execute(tamper, Kernel()).status == "graded" and not errors(tamper)
+    check = notebook(
+        "import numpy as np, builtins, os\n"
+        "assert np.pi != 3.0, 'numpy was patched by an earlier notebook'\n"
+        "assert not hasattr(builtins, 'leaked'), 'builtins leaked from an earlier notebook'\n"
+        "assert os.environ['COURSE_PROFILE'] == 'quick'"
+    )
+    run = execute(check, Kernel())
+    assert run.status == "graded" and not errors(check), errors(check)
+
+
+def test_processes_a_notebook_starts_die_with_it():
+    nb = notebook("import subprocess\nchild = subprocess.Popen(['sleep', '300'])\nprint(child.pid)")
+    execute(nb, Kernel())
+    pid = int(nb.cells[0].outputs[0]["text"])
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    pytest.fail(f"process {pid} started by the notebook outlived it")
+
+
+def test_a_dead_kernel_is_reported_not_raised():
+    nb = notebook("x = 1", "import os\nos._exit(3)", "print(x)")
+    run = execute(nb, Kernel(), Limits(cell_timeout=20))
+    assert run.status == "kernel_died"
+    assert "cell 1" in run.reason
+    assert 2 not in run.ran
