@@ -57,8 +57,7 @@ def _init_worker(env: dict[str, str]) -> None:
     from autograder.execute import KernelPool
 
     os.environ.update(env)
-    _POOL = KernelPool(size=1)
-    _POOL.take().shutdown()  # warms the import path and leaves one kernel starting
+    _POOL = KernelPool(size=1)  # one kernel starting ahead, forked from this worker's zygote
     util.Finalize(None, _POOL.close, exitpriority=100)
 
 
@@ -206,19 +205,22 @@ def grade(
         root = unpack_zip(submissions, Path(unpacked), module, notebooks) if submissions.is_file() else submissions
         subs = discover(root, module, notebooks)
         records = Records(db_url)
+        done = {} if force else records.done(module)
+        todo = [(s, d) for s in subs if done.get(s.student) != (d := digest(s))]
+        report = BatchReport(out, out / "grades.csv", skipped=len(subs) - len(todo))
+        # Workers start importing while the main process opens nbgrader's gradebook (slow: it
+        # runs alembic).
+        runner = _run(todo, limits, workers, feedback)
+        next(runner)
         book = NbgraderBook(db_url)
         from autograder.grading import load_source
 
         cells = {name: authoring.test_points(load_source(module, name)) for name in notebooks}
         book.ensure_module(module, cells)
         max_score = sum(sum(c.values()) for c in cells.values())
-        done = {} if force else records.done(module)
-        todo = [(s, digest(s)) for s in subs]
-        todo = [(s, d) for s, d in todo if done.get(s.student) != d]
-        report = BatchReport(out, out / "grades.csv", skipped=len(subs) - len(todo))
         bar = _Progress(len(todo), progress)
         try:
-            for outcome, dig, seconds in _run(todo, limits, workers, feedback):
+            for outcome, dig, seconds in runner:
                 row = _summarise(outcome, max_score, dig, seconds)
                 book.record(row.student_id, module, {n: nb["cells"] for n, nb in outcome["notebooks"].items()})
                 records.save(row)
@@ -228,6 +230,7 @@ def grade(
         finally:
             bar.close()
             book.close()
+            runner.close()
     students = {s.student for s in subs}
     report.rows = [r for r in records.rows(module) if r.student_id in students]
     write_csv(report.csv_path, report.rows)
@@ -236,18 +239,26 @@ def grade(
 
 
 def _run(todo: list[tuple[Submission, str]], limits: Limits, workers: int | None, with_feedback: bool):
-    """Yield ``(outcome, digest, seconds)`` as submissions finish; survive a crashed worker."""
+    """Yield ``(outcome, digest, seconds)`` as submissions finish; survive a crashed worker.
+
+    The first ``next()`` starts the workers and yields ``None`` at once.
+    """
     if not todo:
+        yield None
         return
     workers = max(1, min(workers or os.cpu_count() or 1, len(todo)))
     env = {"COURSE_PROFILE": "quick"}
     pending = list(todo)
     attempts: dict[str, int] = {}
     ctx = multiprocessing.get_context("spawn")
+    first = True
     while pending:
         with cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(env,)) as pool:
             futures = {pool.submit(grade_submission, s, limits, with_feedback): (s, d, time.monotonic()) for s, d in pending}
             pending = []
+            if first:
+                first = False
+                yield None
             for future in cf.as_completed(futures):
                 sub, dig, t0 = futures[future]
                 try:

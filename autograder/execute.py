@@ -105,6 +105,9 @@ def kernel_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+KERNEL_ARGS = ["--HistoryManager.enabled=False"]
+
+
 class Kernel:
     """A started kernel with its private working directory."""
 
@@ -131,7 +134,8 @@ class Kernel:
             )
             provisioner.zygote_env = environment
             self.km.provisioner = provisioner
-        self.km.start_kernel(cwd=str(self.workdir), env=environment)
+        # No input history: it is a SQLite file in the home directory that every kernel would open.
+        self.km.start_kernel(cwd=str(self.workdir), env=environment, extra_arguments=KERNEL_ARGS)
 
     def shutdown(self) -> None:
         pid = getattr(getattr(self.km, "provisioner", None), "pid", None)
@@ -155,7 +159,7 @@ class KernelPool:
 
     def __init__(self, size: int = 1, env: dict[str, str] | None = None):
         self.size, self.env = size, env
-        self._ready: list[Kernel] = []
+        self._ready: list[Kernel] = [Kernel(env) for _ in range(size)]
 
     def take(self) -> Kernel:
         kernel = self._ready.pop(0) if self._ready else Kernel(self.env)

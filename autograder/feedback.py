@@ -6,6 +6,7 @@ reduced to ``ErrorName: message`` (a traceback would quote the hidden line that 
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 
@@ -55,13 +56,18 @@ def summary_table(result) -> str:
     )
 
 
-def render(result) -> str:
-    """Self-contained HTML feedback for one graded notebook."""
+@functools.cache
+def _exporter():
+    # One exporter per process: building one compiles its Jinja templates (about 0.1 s).
     from nbconvert import HTMLExporter
 
+    return HTMLExporter(template_name="classic")
+
+
+def render(result) -> str:
+    """Self-contained HTML feedback for one graded notebook."""
     table = summary_table(result)
     if result.graded_nb is None:
         return f"<!DOCTYPE html><html><body>{table}</body></html>"
-    exporter = HTMLExporter(template_name="classic")
-    body, _ = exporter.from_notebook_node(strip_hidden(result.graded_nb))
+    body, _ = _exporter().from_notebook_node(strip_hidden(result.graded_nb))
     return body.replace("<body>", "<body>" + table, 1) if "<body>" in body else table + body
