@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import nbformat
+from moduletools import source, with_answer
 
 from autograder import paths
-from moduletools import source, with_answer
 
 MODULE = "00-getting-started"
 NOTEBOOK = "getting-started.ipynb"

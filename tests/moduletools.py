@@ -128,7 +128,7 @@ def _shared_kernel_verdicts(module: str, notebook: str) -> dict[tuple[str, int],
     if run.status == "kernel_died":
         return None
     earned: dict[tuple[str, int], float] = {}
-    for index, (cell, tag) in enumerate(zip(nb.cells, tags)):
+    for index, (cell, tag) in enumerate(zip(nb.cells, tags, strict=True)):
         if tag is None:
             continue
         passed = index in run.ran and _failure(cell) is None

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import shutil
 
+import factories as f
 import pytest
 from click.testing import CliRunner
 
-import factories as f
 from autograder import paths, release
 from autograder.cli import main
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import csv
 import zipfile
 
+import factories as f
 import pytest
 
-import factories as f
 from autograder.batch import grade
 
 pytestmark = pytest.mark.platform
