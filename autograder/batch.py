@@ -59,6 +59,9 @@ def _init_worker(env: dict[str, str]) -> None:
     os.environ.update(env)
     _POOL = KernelPool(size=1)  # one kernel starting ahead, forked from this worker's zygote
     util.Finalize(None, _POOL.close, exitpriority=100)
+    from autograder.zygote import Zygote
+
+    util.Finalize(None, Zygote.stop, exitpriority=50)
 
 
 def grade_submission(sub: Submission, limits: Limits, with_feedback: bool = True) -> dict:

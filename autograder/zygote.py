@@ -40,9 +40,25 @@ def enabled() -> bool:
 # --- the zygote process -----------------------------------------------------------------------
 
 
+def die_with_parent() -> None:
+    """Linux: get SIGKILL when the parent process dies (a killed batch leaves nothing behind)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except Exception:  # best effort: Kernel.shutdown still kills what it started
+        pass
+    if os.getppid() == 1:  # the parent died before prctl took effect
+        os._exit(1)
+
+
 def serve() -> None:
     import importlib
 
+    die_with_parent()
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # forked kernels are reaped by the system
     for name in PRELOAD:
         try:
@@ -66,6 +82,7 @@ def _become_kernel(request: dict, devnull: int) -> None:
     code = 1
     try:
         os.setsid()
+        die_with_parent()  # the zygote's death (and so the grader's) ends the kernel too
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         os.dup2(devnull, 0)
         os.chdir(request["cwd"])
