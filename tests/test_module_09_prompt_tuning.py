@@ -2,7 +2,6 @@
 
 import math
 
-import numpy as np
 import pytest
 import torch
 import torch.nn as nn
@@ -10,7 +9,7 @@ import torch.nn.functional as F
 from moduletools import assert_every_exercise_covered, check_wrong_answer, wrong_answer_cases
 
 from course import adapt
-from course.gpt import GPT, CausalSelfAttention, GPTConfig
+from course.gpt import GPT, GPTConfig
 
 MODULE = "09-prompt-tuning"
 pytestmark = pytest.mark.module09
@@ -333,28 +332,3 @@ def test_spelling_task_is_balanced_and_normalised():
 def test_accuracy_standard_error_is_binomial():
     acc, se = adapt.accuracy_se([1, 1, 1, 0])
     assert acc == 0.75 and math.isclose(se, math.sqrt(0.75 * 0.25 / 4))
-
-
-def test_gpt_prefix_enters_attention_through_keys_and_values_only():
-    """Does the GPT's prefix_kv hook (which module 09 relies on) prepend keys and values only,
-    with every query seeing all prefix slots and the causal mask on the tokens?"""
-    torch.manual_seed(0)
-    attn = CausalSelfAttention(GPTConfig(vocab_size=5, n_head=2, n_embd=8)).eval()
-    B, T, P, nh, d = 2, 5, 3, 2, 4
-    x = torch.randn(B, T, 8)
-    pk, pv = torch.randn(B, nh, P, d), torch.randn(B, nh, P, d)
-    q, k, v = attn.qkv(x).split(8, dim=2)
-    q, k, v = (t.view(B, T, nh, d).transpose(1, 2) for t in (q, k, v))
-    k, v = torch.cat([pk, k], 2), torch.cat([pv, v], 2)
-    scores = q @ k.transpose(-1, -2) / math.sqrt(d)
-    allowed = torch.cat(
-        [torch.ones(T, P, dtype=torch.bool), torch.ones(T, T, dtype=torch.bool).tril()], 1
-    )
-    y = (
-        (scores.masked_fill(~allowed, float("-inf")).softmax(-1) @ v)
-        .transpose(1, 2)
-        .reshape(B, T, 8)
-    )
-    want = attn.proj(y)
-    got = attn(x, prefix_kv=(pk, pv))
-    np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), atol=1e-5)
