@@ -5,6 +5,7 @@ class produces (submissions, autograded copies, feedback, the gradebook) lives u
 data directory, never inside the repository.
 """
 
+import os
 from pathlib import Path
 
 import platformdirs
@@ -21,5 +22,11 @@ c.CourseDirectory.release_directory = "course"
 c.CourseDirectory.submitted_directory = str(_work / "submitted")
 c.CourseDirectory.autograded_directory = str(_work / "autograded")
 c.CourseDirectory.feedback_directory = str(_work / "feedback")
-c.CourseDirectory.db_url = f"sqlite:///{_work / 'gradebook.db'}"
+# AUTOGRADER_DB (any SQLAlchemy URL, e.g. PostgreSQL) is also what `autograder grade` writes to.
+if os.environ.get("AUTOGRADER_DB"):
+    from autograder.gradebook import database_url
+
+    c.CourseDirectory.db_url = database_url(os.environ["AUTOGRADER_DB"])
+else:
+    c.CourseDirectory.db_url = f"sqlite:///{_work / 'gradebook.db'}"
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", ".DS_Store"]

@@ -12,8 +12,21 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import Column, DateTime, Float, MetaData, String, Table, Text, create_engine, select
-from sqlalchemy.engine import Engine
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Float,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    inspect,
+    select,
+    text,
+)
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
 
 from autograder import paths
 
@@ -35,6 +48,21 @@ results_table = Table(
 CSV_COLUMNS = ("student_id", "module", "score", "max_score", "status", "reason")
 
 
+def database_url(url: str) -> str:
+    """``url`` as SQLAlchemy should open it: a bare ``postgresql://`` means psycopg (version 3,
+    a dependency) unless psycopg2 is installed, which SQLAlchemy would otherwise require."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ValueError(f"not a database URL: {url!r} (e.g. postgresql://user@host/grades)") from None
+    if parsed.drivername == "postgresql":
+        try:
+            import psycopg2  # noqa: F401
+        except ImportError:
+            parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed.render_as_string(hide_password=False)
+
+
 @dataclass
 class Row:
     student_id: str
@@ -51,9 +79,17 @@ class Records:
     """Our table of per-submission outcomes, in the same database as nbgrader's gradebook."""
 
     def __init__(self, db_url: str):
-        self.db_url = db_url
-        self.engine: Engine = create_engine(db_url)
-        metadata.create_all(self.engine)
+        self.db_url = database_url(db_url)
+        # pre_ping: a server connection dropped during a long batch is replaced, not fatal.
+        shown = make_url(self.db_url).render_as_string(hide_password=True)
+        try:
+            self.engine: Engine = create_engine(self.db_url, pool_pre_ping=True)
+            metadata.create_all(self.engine)
+        except ImportError as error:
+            raise ValueError(f"no database driver for {shown}: {error}") from None
+        except OperationalError as error:
+            first = str(error.orig or error).strip().splitlines()[0]
+            raise ConnectionError(f"cannot open the gradebook at {shown}: {first}") from None
 
     def done(self, module: str) -> dict[str, str]:
         """``{student_id: digest}`` of the submissions already graded for ``module``."""
@@ -93,8 +129,21 @@ class NbgraderBook:
         # nbgrader's own relationship handling trips SQLAlchemy 2's autoflush warnings; harmless.
         warnings.filterwarnings("ignore", message=".*not in session.*", module="nbgrader")
         warnings.filterwarnings("ignore", message=".*not in session.*")
-        self.gb = Gradebook(db_url, paths.COURSE_ID)
+        self.gb = Gradebook(database_url(db_url), paths.COURSE_ID)
+        self._stamp()
         self._known: set[str] = set()
+
+    def _stamp(self) -> None:
+        """nbgrader stamps its schema version only in a database with no tables yet, and ours may
+        have come first: stamp it here, or `nbgrader db upgrade` would migrate from scratch."""
+        if inspect(self.gb.engine).has_table("alembic_version"):
+            return
+        from nbgrader.api import get_alembic_version
+
+        version = get_alembic_version()
+        with self.gb.engine.begin() as conn:
+            conn.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)"))
+            conn.execute(text("INSERT INTO alembic_version (version_num) VALUES (:v)"), {"v": version})
 
     def ensure_module(self, module: str, cells_by_notebook: dict[str, dict[str, float]]) -> None:
         if module in self._known:
