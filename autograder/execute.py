@@ -12,12 +12,9 @@ import asyncio
 import json
 import logging
 import os
-import shutil
 import signal
-import tempfile
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import nbformat
 from jupyter_client.manager import KernelManager
@@ -25,7 +22,8 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
 
-from autograder import paths, zygote
+from autograder import authoring, paths, zygote
+from autograder.sandbox import SandboxConfig, new_box
 
 
 @dataclass
@@ -109,13 +107,15 @@ KERNEL_ARGS = ["--HistoryManager.enabled=False"]
 
 
 class Kernel:
-    """A started kernel with its private working directory."""
+    """A started kernel with its private working directory, confined by :mod:`autograder.sandbox`
+    (bubblewrap where it works, rlimits always; ``sandbox`` defaults to the environment's)."""
 
-    def __init__(self, env: dict[str, str] | None = None):
+    def __init__(self, env: dict[str, str] | None = None, sandbox: SandboxConfig | None = None):
         paths.ensure_tools_on_path()
-        self.workdir = Path(tempfile.mkdtemp(prefix="autograder-kernel-"))
+        self.box = new_box(sandbox)
+        self.workdir = self.box.workdir
         # Sockets live in their own private folder (IPC, not TCP: nothing listens on the network).
-        self.sockets = Path(tempfile.mkdtemp(prefix="ag-sock-"))
+        self.sockets = self.box.sockets
         self.km = KernelManager(
             kernel_name="python3",
             transport="ipc",
@@ -123,22 +123,32 @@ class Kernel:
             # nbclient awaits the client's channels: a blocking client would stall its event loop.
             client_class="jupyter_client.asynchronous.AsyncKernelClient",
         )
+        # The kernel reads its connection file: it goes in the kernel's own folder.
+        self.km.connection_file = str(self.sockets / "kernel.json")
         self.km.log.setLevel(logging.ERROR)
-        environment = kernel_env(env)
-        if zygote.enabled():
-            import uuid
+        environment = self.box.kernel_env(kernel_env(env))
+        import uuid
 
-            self.km.kernel_id = str(uuid.uuid4())
-            provisioner = zygote.ZygoteProvisioner(
-                kernel_id=self.km.kernel_id, kernel_spec=self.km.kernel_spec, parent=self.km
-            )
-            provisioner.zygote_env = environment
-            self.km.provisioner = provisioner
+        self.km.kernel_id = str(uuid.uuid4())
+        provisioner_class = zygote.ZygoteProvisioner if zygote.enabled() else zygote.SandboxProvisioner
+        provisioner = provisioner_class(kernel_id=self.km.kernel_id, kernel_spec=self.km.kernel_spec, parent=self.km)
+        provisioner.zygote_env = environment
+        provisioner.box = self.box
+        self.km.provisioner = provisioner
         # No input history: it is a SQLite file in the home directory that every kernel would open.
         self.km.start_kernel(cwd=str(self.workdir), env=environment, extra_arguments=KERNEL_ARGS)
 
+    @property
+    def memory_limit(self) -> int:
+        return self.box.config.memory
+
+    def adopt_workdir(self) -> None:
+        """Hand what the grader copied into the working directory to the kernel's user."""
+        self.box.adopt(self.workdir)
+
     def shutdown(self) -> None:
-        pid = getattr(getattr(self.km, "provisioner", None), "pid", None)
+        provisioner = getattr(self.km, "provisioner", None)
+        pid = getattr(provisioner, "pid", None)
         try:
             if self.km.has_kernel:
                 self.km.shutdown_kernel(now=True)
@@ -150,21 +160,23 @@ class Kernel:
                 os.killpg(pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
-        shutil.rmtree(self.workdir, ignore_errors=True)
-        shutil.rmtree(self.sockets, ignore_errors=True)
+        # Then every process of the kernel's own user, and its files in the zygote's /tmp.
+        shared = zygote.Zygote._instances.get(True)
+        tmp = [f"/proc/{shared.host}/root/{d}" for d in ("tmp", "dev/shm")] if shared and shared.host else []
+        self.box.cleanup(tmp)
 
 
 class KernelPool:
     """Keeps ``size`` kernels starting in the background; ``take`` hands out a fresh one."""
 
-    def __init__(self, size: int = 1, env: dict[str, str] | None = None):
-        self.size, self.env = size, env
-        self._ready: list[Kernel] = [Kernel(env) for _ in range(size)]
+    def __init__(self, size: int = 1, env: dict[str, str] | None = None, sandbox: SandboxConfig | None = None):
+        self.size, self.env, self.sandbox = size, env, sandbox
+        self._ready: list[Kernel] = [Kernel(env, sandbox) for _ in range(size)]
 
     def take(self) -> Kernel:
-        kernel = self._ready.pop(0) if self._ready else Kernel(self.env)
+        kernel = self._ready.pop(0) if self._ready else Kernel(self.env, self.sandbox)
         while len(self._ready) < self.size:
-            self._ready.append(Kernel(self.env))
+            self._ready.append(Kernel(self.env, self.sandbox))
         return kernel
 
     def close(self) -> None:
@@ -176,9 +188,11 @@ def _error_output(ename: str, evalue: str) -> dict:
     return {"output_type": "error", "ename": ename, "evalue": evalue, "traceback": [f"{ename}: {evalue}"]}
 
 
-async def _run(client: NotebookClient, nb: NotebookNode, limits: Limits, out: Execution) -> None:
+async def _run(client: NotebookClient, nb: NotebookNode, limits: Limits, out: Execution, judge=None) -> None:
     start = time.monotonic()
     async with client.async_setup_kernel():
+        if judge is not None and not await _install_agent(client, limits, out):
+            return
         for index, cell in enumerate(nb.cells):
             if cell.cell_type != "code":
                 continue
@@ -189,6 +203,10 @@ async def _run(client: NotebookClient, nb: NotebookNode, limits: Limits, out: Ex
                 return
             client.timeout = int(max(1, min(limits.cell_timeout, left)))
             try:
+                if judge is not None and authoring.is_test(cell):
+                    if not await _judge_cell(client, judge, cell, index, limits, out):
+                        return
+                    continue
                 await client.async_execute_cell(cell, index)
                 out.ran.add(index)
             except CellTimeoutError:
@@ -209,6 +227,66 @@ async def _run(client: NotebookClient, nb: NotebookNode, limits: Limits, out: Ex
         out.reason = f"cell {cells} ran past the per-cell limit and was interrupted; later cells still ran"
 
 
+async def _install_agent(client: NotebookClient, limits: Limits, out: Execution) -> bool:
+    """Load the judge's agent into the fresh kernel (before any student code runs)."""
+    kc = client.kc
+    msg_id = kc.execute("import autograder.agent as _autograder_agent; _autograder_agent.install(); "
+                        "del _autograder_agent", silent=True, store_history=False)
+    deadline = time.monotonic() + limits.startup_timeout
+    while time.monotonic() < deadline:
+        try:
+            reply = await kc.shell_channel.get_msg(timeout=max(0.1, deadline - time.monotonic()))
+        except Exception:
+            break
+        if reply["parent_header"].get("msg_id") == msg_id:
+            if reply["content"].get("status") == "ok":
+                return True
+            out.status = "error"
+            out.reason = f"the grader could not set up the kernel: {reply['content'].get('ename')}: {reply['content'].get('evalue')}"
+            return False
+    out.status, out.reason = "error", "the grader could not set up the kernel (no answer)"
+    return False
+
+
+async def _judge_cell(client: NotebookClient, judge, cell: NotebookNode, index: int, limits: Limits,
+                      out: Execution) -> bool:
+    """Run a graded test cell in the judge; False when the notebook cannot go on."""
+    from autograder.judge import Link
+
+    timeout = client.timeout
+    link = Link(client, asyncio.get_running_loop(), time.monotonic() + timeout)
+    work = asyncio.ensure_future(asyncio.to_thread(judge.run, cell.source, link, limits.cell_output_chars))
+    done, _ = await asyncio.wait({work}, timeout=timeout)
+    cell.outputs = []
+    if work in done:
+        cell.outputs = [nbformat.from_dict(o) for o in work.result()]
+        out.ran.add(index)
+        if any(o.get("ename") == "GraderError" and "died" in str(o.get("evalue")) for o in cell.outputs):
+            if not await _alive(client):
+                out.status = "kernel_died"
+                out.reason = f"the kernel died in cell {index} (a crash or the memory limit)"
+                return False
+        return True
+    link.closed = True
+    out.timed_out.append(index)
+    cell.outputs.append(_error_output("TimeoutError", f"the test ran past {timeout} s"))
+    if not await _recover(client):
+        out.status = "timeout"
+        out.reason = f"cell {index} ran past {timeout} s and the kernel did not stop when interrupted"
+        return False
+    return True
+
+
+async def _alive(client: NotebookClient) -> bool:
+    try:
+        alive = client.km.is_alive()
+        if asyncio.iscoroutine(alive):
+            alive = await alive
+        return bool(alive)
+    except Exception:
+        return False
+
+
 async def _recover(client: NotebookClient, wait: float = 5.0) -> bool:
     """Interrupt a kernel stuck in a cell; True when it answers again."""
     try:
@@ -224,8 +302,11 @@ async def _recover(client: NotebookClient, wait: float = 5.0) -> bool:
     return False
 
 
-def execute(nb: NotebookNode, kernel: Kernel, limits: Limits | None = None) -> Execution:
-    """Run ``nb`` in place (outputs are written into its cells) in ``kernel``; then kill it."""
+def execute(nb: NotebookNode, kernel: Kernel, limits: Limits | None = None, judge=None) -> Execution:
+    """Run ``nb`` in place (outputs are written into its cells) in ``kernel``; then kill it.
+
+    With a ``judge`` (:class:`autograder.judge.Judge`), graded test cells run in the judge, not in
+    the kernel."""
     limits = limits or Limits()
     out = Execution()
     client = CappedClient(
@@ -241,7 +322,7 @@ def execute(nb: NotebookNode, kernel: Kernel, limits: Limits | None = None) -> E
     )
     started = time.monotonic()
     try:
-        asyncio.run(_run(client, nb, limits, out)) if not _loop_running() else _run_in_thread(client, nb, limits, out)
+        asyncio.run(_run(client, nb, limits, out, judge)) if not _loop_running() else _run_in_thread(client, nb, limits, out, judge)
     except DeadKernelError:
         out.status, out.reason = "kernel_died", "the kernel died before it could run the notebook"
     except RuntimeError as error:  # the kernel never answered
@@ -260,7 +341,7 @@ def _loop_running() -> bool:
     return True
 
 
-def _run_in_thread(client, nb, limits, out) -> None:
+def _run_in_thread(client, nb, limits, out, judge=None) -> None:
     # Inside a running event loop (a notebook calling `check()`), run ours in a thread.
     import threading
 
@@ -268,7 +349,7 @@ def _run_in_thread(client, nb, limits, out) -> None:
 
     def target():
         try:
-            asyncio.run(_run(client, nb, limits, out))
+            asyncio.run(_run(client, nb, limits, out, judge))
         except BaseException as exc:  # re-raised in the caller's thread
             error.append(exc)
 

@@ -17,6 +17,7 @@ from nbformat import NotebookNode
 
 from autograder import authoring, paths
 from autograder.execute import Execution, Kernel, Limits, execute
+from autograder.judge import Judge
 from autograder.merge import merge
 
 
@@ -163,7 +164,9 @@ def grade_notebook(
         _truncate_after(merged.nb, through, source)
     kernel = kernel or Kernel()
     stage_module_files(module, kernel.workdir)
-    execution = execute(merged.nb, kernel, limits)
+    kernel.adopt_workdir()  # the sandboxed kernel runs as a user of its own
+    # Graded test cells run in the judge, outside the student's kernel (autograder/judge.py).
+    execution = execute(merged.nb, kernel, limits, judge=Judge(source))
     result.status, result.reason, result.seconds = execution.status, execution.reason, execution.seconds
     result.cells = score(merged.nb, execution, source)
     result.graded_nb = merged.nb

@@ -40,7 +40,7 @@ def enabled() -> bool:
 # --- the zygote process -----------------------------------------------------------------------
 
 
-def die_with_parent() -> None:
+def die_with_parent(orphan_check: bool = True) -> None:
     """Linux: get SIGKILL when the parent process dies (a killed batch leaves nothing behind)."""
     if not sys.platform.startswith("linux"):
         return
@@ -51,23 +51,27 @@ def die_with_parent() -> None:
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except Exception:  # best effort: Kernel.shutdown still kills what it started
         pass
-    if os.getppid() == 1:  # the parent died before prctl took effect
+    if orphan_check and os.getppid() == 1:  # the parent died before prctl took effect
         os._exit(1)
 
 
 def serve() -> None:
     import importlib
 
-    die_with_parent()
+    # In bubblewrap our parent is PID 1 of the sandbox (which dies with the grader).
+    die_with_parent(orphan_check=os.environ.get("AUTOGRADER_SANDBOXED") != "1")
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # forked kernels are reaped by the system
-    for name in PRELOAD:
+    replies = os.fdopen(os.dup(1), "w")
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 1)  # nothing a library prints may corrupt the reply channel
+    # Who we are, for a grader outside our PID namespace (see Zygote.host_pid).
+    replies.write(json.dumps({"pid": os.getpid(), "ns": _pid_namespace()}) + "\n")
+    replies.flush()
+    for name in ("autograder.sandbox", *PRELOAD):
         try:
             importlib.import_module(name)
         except Exception:  # a missing optional library only costs speed
             pass
-    replies = os.fdopen(os.dup(1), "w")
-    devnull = os.open(os.devnull, os.O_RDWR)
-    os.dup2(devnull, 1)  # nothing a library prints may corrupt the reply channel
     for line in sys.stdin:
         request = json.loads(line)
         pid = os.fork()
@@ -78,6 +82,13 @@ def serve() -> None:
         replies.flush()
 
 
+def _pid_namespace() -> str:
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return ""
+
+
 def _become_kernel(request: dict, devnull: int) -> None:
     code = 1
     try:
@@ -85,9 +96,15 @@ def _become_kernel(request: dict, devnull: int) -> None:
         die_with_parent()  # the zygote's death (and so the grader's) ends the kernel too
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         os.dup2(devnull, 0)
+        if request.get("sandbox") is not None:
+            from autograder.sandbox import enter
+
+            enter(request["sandbox"])  # limits and its own user id, before anything else runs
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])
+        if request.get("sandbox") is not None:
+            os.environ["JPY_PARENT_PID"] = "1"  # a PID from outside our namespace: do not poll it
         from ipykernel.kernelapp import IPKernelApp
 
         sys.argv = [sys.executable, *request["argv"]]
@@ -103,43 +120,107 @@ def _become_kernel(request: dict, devnull: int) -> None:
 
 
 class Zygote:
-    """One zygote per grading process, started on first use."""
+    """One zygote per grading process (and sandbox mode), started on first use.
 
-    _instance: Zygote | None = None
+    Sandboxed, the zygote runs inside bubblewrap (see :mod:`autograder.sandbox`), in a PID
+    namespace of its own: it answers with the kernel's PID there, which :meth:`host_pid` turns
+    into ours.
+    """
+
+    _instances: dict[bool, Zygote] = {}
     _lock = threading.Lock()
 
-    def __init__(self, env: dict[str, str]):
+    def __init__(self, env: dict[str, str], sandboxed: bool = False):
+        from autograder import sandbox
+
+        self.sandboxed = sandboxed
+        command = [sys.executable, "-m", "autograder.zygote"]
+        if sandboxed:
+            root = sandbox.sandbox_root()
+            home = root / "zygote"
+            home.mkdir(mode=0o755, exist_ok=True)
+            sandbox.seed_matplotlib(home / ".matplotlib")
+            env = {**env, "AUTOGRADER_SANDBOXED": "1", "HOME": str(home), "TMPDIR": "/tmp", "MPLCONFIGDIR": str(home / ".matplotlib"),
+                   "IPYTHONDIR": str(home / ".ipython"), "XDG_CACHE_HOME": str(home / ".cache")}
+            command = [*sandbox.command(root), *command]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "autograder.zygote"],
+            command,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=env,
             text=True,
             start_new_session=True,
         )
+        self.hello: dict | None = None
+        self.host: int | None = None  # the zygote's PID as we see it
 
     @classmethod
-    def get(cls, env: dict[str, str]) -> Zygote:
+    def get(cls, env: dict[str, str], sandboxed: bool = False) -> Zygote:
         with cls._lock:
-            if cls._instance is None or cls._instance.proc.poll() is not None:
-                cls._instance = cls(env)
-            return cls._instance
+            zygote = cls._instances.get(sandboxed)
+            if zygote is None or zygote.proc.poll() is not None:
+                zygote = cls._instances[sandboxed] = cls(env, sandboxed)
+            return zygote
 
-    def spawn(self, argv: list[str], cwd: str, env: dict[str, str]) -> int:
-        with self._lock:
-            self.proc.stdin.write(json.dumps({"argv": argv, "cwd": cwd, "env": env}) + "\n")
-            self.proc.stdin.flush()
-            reply = self.proc.stdout.readline()
+    def _read(self) -> dict:
+        reply = self.proc.stdout.readline()
         if not reply:
             raise RuntimeError("the kernel zygote exited")
-        return int(json.loads(reply)["pid"])
+        return json.loads(reply)
+
+    def spawn(self, argv: list[str], cwd: str, env: dict[str, str], sandbox: dict | None = None) -> int:
+        with self._lock:
+            if self.hello is None:
+                self.hello = self._read()
+            self.proc.stdin.write(json.dumps({"argv": argv, "cwd": cwd, "env": env, "sandbox": sandbox}) + "\n")
+            self.proc.stdin.flush()
+            pid = int(self._read()["pid"])
+            return self.host_pid(pid) if self.sandboxed else pid
+
+    def host_pid(self, inner: int) -> int:
+        """Our PID for the zygote's child ``inner`` (a PID in the zygote's namespace)."""
+        ns = self.hello.get("ns", "")
+        if self.host is None or _inner_pid(self.host, ns) != self.hello["pid"]:
+            self.host = next((p for p in _all_pids() if _inner_pid(p, ns) == self.hello["pid"]), None)
+        candidates = _children(self.host) if self.host else []
+        for pid in [*candidates, *_all_pids()]:
+            if _inner_pid(pid, ns) == inner:
+                return pid
+        raise RuntimeError("the forked kernel exited at once")
 
     @classmethod
     def stop(cls) -> None:
         with cls._lock:
-            if cls._instance is not None:
-                cls._instance.proc.kill()
-                cls._instance = None
+            for zygote in cls._instances.values():
+                zygote.proc.kill()
+                zygote.proc.wait()
+            cls._instances.clear()
+
+
+def _all_pids() -> list[int]:
+    return [int(n) for n in os.listdir("/proc") if n.isdigit()]
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as handle:
+            return [int(p) for p in handle.read().split()]
+    except OSError:
+        return []
+
+
+def _inner_pid(pid: int, ns: str) -> int | None:
+    """``pid``'s PID in the namespace ``ns`` (None when it lives elsewhere, or is gone)."""
+    try:
+        if os.readlink(f"/proc/{pid}/ns/pid") != ns:
+            return None
+        with open(f"/proc/{pid}/status") as handle:
+            for line in handle:
+                if line.startswith("NSpid:"):
+                    return int(line.split()[-1])
+    except (OSError, ValueError):
+        return None
+    return None
 
 
 class ForkedProcess:
@@ -186,7 +267,26 @@ class ForkedProcess:
             self.send_signal(signal.SIGKILL)
 
 
-class ZygoteProvisioner(LocalProvisioner):
+class SandboxProvisioner(LocalProvisioner):
+    """Starts the kernel confined (see :mod:`autograder.sandbox`): the connection file handed
+    to the kernel's user, the command wrapped in bubblewrap and the limits."""
+
+    box = None  # autograder.sandbox.Box
+
+    def _hand_over(self) -> None:
+        if self.box is not None and self.box.uid is not None and self.parent is not None:
+            os.chown(self.parent.connection_file, self.box.uid, self.box.uid)
+
+    async def launch_kernel(self, cmd: list[str], **kwargs):
+        if self.box is not None:
+            from autograder import sandbox
+
+            self._hand_over()
+            cmd = sandbox.wrap(cmd, self.box)
+        return await super().launch_kernel(cmd, **kwargs)
+
+
+class ZygoteProvisioner(SandboxProvisioner):
     """Launches the kernel by forking the zygote instead of starting a new interpreter."""
 
     zygote_env: dict[str, str] = {}
@@ -198,8 +298,11 @@ class ZygoteProvisioner(LocalProvisioner):
             return await super().launch_kernel(cmd, **kwargs)
         env = dict(kwargs.get("env") or os.environ)
         cwd = str(kwargs.get("cwd") or os.getcwd())
+        box = self.box
         try:
-            pid = Zygote.get(self.zygote_env or env).spawn(cmd[start:], cwd, env)
+            self._hand_over()
+            zygote = Zygote.get(self.zygote_env or env, sandboxed=bool(box and box.bwrap))
+            pid = zygote.spawn(cmd[start:], cwd, env, box.spec() if box is not None else None)
         except (OSError, RuntimeError, ValueError):
             return await super().launch_kernel(cmd, **kwargs)
         self.process = ForkedProcess(pid)

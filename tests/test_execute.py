@@ -37,17 +37,29 @@ def test_each_notebook_gets_a_clean_kernel(monkeypatch, zygote):
 
 
 def test_processes_a_notebook_starts_die_with_it():
-    nb = notebook("import subprocess\nchild = subprocess.Popen(['sleep', '300'])\nprint(child.pid)")
+    # A PID printed in the sandbox is one of its own PID namespace: find the child by its argv.
+    marker = f"{300 + os.getpid() % 1000}.{time.monotonic_ns() % 10**6}"
+    nb = notebook(f"import subprocess\nchild = subprocess.Popen(['sleep', '{marker}'])")
     execute(nb, Kernel())
-    pid = int(nb.cells[0].outputs[0]["text"])
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        if not running(marker):
             return
         time.sleep(0.1)
-    pytest.fail(f"process {pid} started by the notebook outlived it")
+    pytest.fail(f"`sleep {marker}` started by the notebook outlived it")
+
+
+def running(marker: str) -> list[int]:
+    """PIDs whose command line holds ``marker``."""
+    found = []
+    for name in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{name}/cmdline", "rb") as handle:
+                if marker.encode() in handle.read():
+                    found.append(int(name))
+        except (OSError, ValueError):
+            pass
+    return found
 
 
 def test_a_dead_kernel_is_reported_not_raised():

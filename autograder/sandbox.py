@@ -1,0 +1,477 @@
+"""A sandbox per submission: bubblewrap, resource limits and a user id of its own.
+
+Every grading kernel runs
+
+* inside bubblewrap (``bwrap``) with no network, no view of the host's processes, a read-only view
+  of the system (``/usr``, ``/etc``) and of the Python environment, and from the repository only
+  ``course/``, ``datasets/`` and ``autograder/`` (read-only: the kernel imports them). ``solutions/``,
+  the tests, the gradebook, the user's home and other submissions are not there. The one writable
+  place is the kernel's own folder in this process's *sandbox root* (working directory, home,
+  sockets), plus a ``/tmp`` that is emptied of its files when it ends;
+* under rlimits on address space (4 GiB by default), processes, open files, file size and core
+  dumps;
+* when the grader runs as root, as a user id of its own (no other kernel can read its folder, the
+  process limit counts only its processes, and when the notebook is done every process of that
+  user is killed, however it detached itself).
+
+With the zygote (:mod:`autograder.zygote`), the zygote itself runs inside bubblewrap and each
+kernel forked from it applies the limits and drops to its user id (:func:`enter`) before it runs
+anything. Without it, the kernel command is wrapped: ``bwrap … -- python -m autograder.sandbox
+SPEC -- python -m ipykernel_launcher …``.
+
+Where bubblewrap is missing or does not work, grading runs with the rlimits only and says so once;
+``SandboxConfig(required=True)`` (``--require-sandbox``) makes that an error. ``AUTOGRADER_SANDBOX=0``
+turns bubblewrap off (for debugging), ``AUTOGRADER_SANDBOX=required`` requires it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+GiB = 1 << 30
+# Inherited by the worker processes of a batch: the warning is printed once, by the main process.
+_WARNED_ENV = "AUTOGRADER_SANDBOX_WARNED"
+
+
+class SandboxUnavailable(RuntimeError):
+    """``--require-sandbox`` was given and bubblewrap cannot be used here."""
+
+
+@dataclass
+class SandboxConfig:
+    """How a grading kernel is confined."""
+
+    enabled: bool = True  # use bubblewrap where it works
+    required: bool = False  # refuse to grade without it
+    memory: int = 4 * GiB  # RLIMIT_AS, bytes of address space
+    processes: int = 256  # RLIMIT_NPROC (processes and threads of the kernel's user id)
+    open_files: int = 1024  # RLIMIT_NOFILE
+    file_size: int = 1 * GiB  # RLIMIT_FSIZE, bytes one file may grow to
+
+    @classmethod
+    def from_env(cls) -> SandboxConfig:
+        mode = os.environ.get("AUTOGRADER_SANDBOX", "1").strip().lower()
+        config = cls(enabled=mode not in ("0", "off", "false", "no"), required=mode == "required")
+        if os.environ.get("AUTOGRADER_MEMORY"):
+            config.memory = parse_size(os.environ["AUTOGRADER_MEMORY"])
+        return config
+
+    def to_env(self) -> dict[str, str]:
+        """The environment that makes :meth:`from_env` return this configuration (for workers)."""
+        mode = "required" if self.required else ("1" if self.enabled else "0")
+        return {"AUTOGRADER_SANDBOX": mode, "AUTOGRADER_MEMORY": str(self.memory)}
+
+
+def parse_size(text: str | int) -> int:
+    """``"4G"``, ``"512M"``, ``"4GiB"``, ``"1.5g"`` or a number of bytes."""
+    if isinstance(text, int):
+        return text
+    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([kmgt]?)(?:i?b)?\s*", str(text).lower())
+    if not match:
+        raise ValueError(f"not a size: {text!r} (use e.g. 4G or 512M)")
+    scale = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}[match.group(2)]
+    return int(float(match.group(1)) * scale)
+
+
+def describe(size: int) -> str:
+    return f"{size / GiB:g} GiB" if size >= GiB else f"{size / (1 << 20):g} MiB"
+
+
+# --- is bubblewrap usable? --------------------------------------------------------------------
+
+_AVAILABLE: dict[str, tuple[bool, str]] = {}
+
+
+def bwrap_path() -> str | None:
+    import shutil
+
+    return shutil.which("bwrap") or next((p for p in ("/usr/bin/bwrap", "/bin/bwrap") if os.access(p, os.X_OK)), None)
+
+
+def bwrap_available() -> bool:
+    return _check()[0]
+
+
+def _check() -> tuple[bool, str]:
+    """Run ``true`` in the sandbox we would use (cached per process)."""
+    if "result" in _AVAILABLE:
+        return _AVAILABLE["result"]
+    import subprocess
+
+    exe = bwrap_path()
+    if exe is None or not sys.platform.startswith("linux"):
+        result = (False, "bubblewrap (bwrap) is not installed")
+    else:
+        try:
+            done = subprocess.run([exe, *view_args(None), "--", "/bin/sh", "-c", "exit 0"],
+                                  capture_output=True, text=True, timeout=30)
+            result = (done.returncode == 0, (done.stderr.strip() or f"exit status {done.returncode}"))
+        except (OSError, subprocess.SubprocessError) as error:
+            result = (False, str(error))
+        if not result[0]:
+            result = (False, f"bubblewrap does not work here: {result[1]}")
+    _AVAILABLE["result"] = result
+    return result
+
+
+def decide(config: SandboxConfig) -> bool:
+    """True when kernels run in bubblewrap; raise :class:`SandboxUnavailable` when it is required
+    and cannot be used; warn once (per batch) when grading goes on without it."""
+    if config.enabled or config.required:
+        ok, why = _check()
+        if ok:
+            return True
+    else:
+        why = "turned off (AUTOGRADER_SANDBOX=0)"
+    if config.required:
+        raise SandboxUnavailable(
+            f"the grading sandbox is required (--require-sandbox) but {why}; install bubblewrap "
+            f"(Debian/Ubuntu: apt-get install bubblewrap) or allow user namespaces"
+        )
+    if not os.environ.get(_WARNED_ENV):
+        os.environ[_WARNED_ENV] = "1"
+        message = (f"warning: grading WITHOUT the sandbox: {why}. Submissions can read your files and use "
+                   f"the network; only resource limits apply. Use --require-sandbox to make this an error.")
+        import logging
+
+        logging.getLogger("autograder.sandbox").warning(message)
+        if not logging.getLogger().handlers:
+            print(message, file=sys.stderr, flush=True)
+    return False
+
+
+# --- the view ---------------------------------------------------------------------------------
+
+
+def repo() -> Path:
+    return Path(__file__).resolve().parent.parent
+
+
+def python_roots() -> list[Path]:
+    """Folders the Python environment needs: prefixes and the sys.path entries outside the repo."""
+    roots = []
+    for item in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
+                 os.path.dirname(os.path.realpath(sys.executable)), *sys.path):
+        if not item or not os.path.isabs(item) or not os.path.exists(item):
+            continue
+        path = Path(os.path.realpath(item))
+        if path.is_file():
+            path = path.parent
+        if path == repo() or (repo() in path.parents and Path(os.path.realpath(sys.prefix)) not in (path, *path.parents)):
+            continue  # the repository itself: only what view_args names
+        roots.append(path)
+    return _outermost(roots)
+
+
+def _outermost(items: list[Path]) -> list[Path]:
+    out: list[Path] = []
+    for p in sorted(set(items), key=lambda x: len(x.parts)):
+        if not any(q == p or q in p.parents for q in out):
+            out.append(p)
+    return out
+
+
+def view_args(root: Path | None, *, privileged: bool | None = None) -> list[str]:
+    """bubblewrap's arguments: what a kernel sees. ``root`` (the sandbox root) is the only
+    writable folder shared with the grader."""
+    privileged = os.geteuid() == 0 if privileged is None else privileged
+    args = ["--die-with-parent"]
+    if privileged:
+        # No user namespace: the zygote keeps only what it needs to give each kernel its own uid.
+        args += ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
+                 "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+    else:
+        args += ["--unshare-all"]
+    for name in ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "etc"):
+        path = Path("/") / name
+        if path.is_symlink():
+            args += ["--symlink", os.readlink(path), str(path)]
+        elif path.is_dir():
+            args += ["--ro-bind", str(path), str(path)]
+    args += ["--proc", "/proc", "--dev", "/dev", "--perms", "01777", "--tmpfs", "/dev/shm",
+             "--perms", "01777", "--tmpfs", "/tmp"]
+    made = {Path("/"), Path("/tmp"), Path("/dev"), Path("/proc")}
+    ro = [*python_roots(), *(repo() / n for n in ("course", "datasets", "autograder"))]
+    binds = [("--ro-bind", p) for p in _outermost([p for p in ro if p.exists()])
+             if not str(p).startswith(("/usr/", "/etc/")) and str(p) not in ("/usr", "/etc")]
+    if root is not None:
+        binds.append(("--bind", Path(root)))
+    for how, path in binds:
+        # Folders bubblewrap makes on the way are 0700: the kernel's user must get through them.
+        for parent in reversed(path.parents):
+            if parent not in made:
+                made.add(parent)
+                args += ["--perms", "0755", "--dir", str(parent)]
+        args += [how, str(path), str(path)]
+    return [*args, "--chdir", "/"]  # the kernel changes to its folder once it is its user
+
+
+def command(root: Path | None) -> list[str]:
+    exe = bwrap_path()
+    assert exe is not None
+    return [exe, *view_args(root)]
+
+
+# --- a sandbox root per process, a folder and a user id per kernel ----------------------------
+
+_ROOT: dict[int, Path] = {}
+_COUNTER = [0]
+
+
+def sandbox_root() -> Path:
+    """This process's sandbox root (removed when it exits)."""
+    pid = os.getpid()
+    if pid not in _ROOT:
+        import atexit
+        import shutil
+        import tempfile
+
+        root = Path(tempfile.mkdtemp(prefix="autograder-sandbox-"))
+        root.chmod(0o711)  # kernels may pass through, not list it
+        _ROOT[pid] = root
+        atexit.register(lambda: os.getpid() == pid and shutil.rmtree(root, ignore_errors=True))
+    return _ROOT[pid]
+
+
+def _uid_range() -> tuple[int, int]:
+    """The largest block of user ids this host maps (containers map fewer than 2**32)."""
+    try:
+        ranges = [tuple(int(x) for x in line.split()) for line in open("/proc/self/uid_map")]
+    except OSError:
+        ranges = [(0, 0, 1 << 32)]
+    start, _, size = max(ranges, key=lambda r: r[2])
+    low = max(start, 100_000 if size > 1 << 20 else start + 10_000 if size > 20_000 else start + size // 2)
+    return low, start + size - low - 1
+
+
+def allocate_uid() -> int:
+    """A user id no one else uses: unique per (grading process, kernel)."""
+    low, size = _uid_range()
+    base = (1 << 28) if low <= (1 << 28) and low + size > (1 << 29) + (1 << 24) else low
+    span = size - (base - low)
+    _COUNTER[0] += 1
+    return base + (os.getpid() * 64 + _COUNTER[0] % 64) % span
+
+
+@dataclass
+class Box:
+    """One kernel's sandbox: its folder (``dir``: ``work/``, ``home/``, ``sock/``), user id and limits."""
+
+    config: SandboxConfig
+    bwrap: bool
+    dir: Path
+    uid: int | None = None  # own user id (grader running as root, in bubblewrap)
+
+    @property
+    def workdir(self) -> Path:
+        return self.dir / "work"
+
+    @property
+    def sockets(self) -> Path:
+        return self.dir / "sock"
+
+    @property
+    def home(self) -> Path:
+        return self.dir / "home"
+
+    def spec(self) -> dict:
+        """What the kernel applies to itself before it runs anything (see :func:`enter`)."""
+        limits = {"memory": self.config.memory, "processes": self.config.processes,
+                  "open_files": self.config.open_files, "file_size": self.config.file_size}
+        if self.uid is None:  # sharing our user id: leave room for the processes it already has
+            limits["processes"] = 0 if os.geteuid() == 0 else self.config.processes + _processes_of(os.geteuid())
+        return {"uid": self.uid, "limits": limits, "cwd": str(self.workdir)}
+
+    def kernel_env(self, env: dict[str, str]) -> dict[str, str]:
+        """Inside bubblewrap: only the variables a kernel needs (no tokens of the grader's), and a
+        home, temporary and cache folder of its own."""
+        if not self.bwrap:
+            return env
+        keep = {k: v for k, v in env.items() if k in _ENV_KEEP or k.startswith(_ENV_PREFIXES)}
+        home = str(self.home)
+        keep.update(HOME=home, TMPDIR=str(self.home / "tmp"), IPYTHONDIR=f"{home}/.ipython",
+                    MPLCONFIGDIR=f"{home}/.matplotlib", XDG_CACHE_HOME=f"{home}/.cache",
+                    XDG_CONFIG_HOME=f"{home}/.config", XDG_DATA_HOME=f"{home}/.local/share",
+                    JUPYTER_RUNTIME_DIR=f"{home}/.jupyter-runtime", USER="student", LOGNAME="student")
+        return keep
+
+    def adopt(self, path: Path | None = None) -> None:
+        """Give the kernel's user what the grader put in its folder (staged module files)."""
+        if self.uid is None:
+            return
+        top = path or self.workdir
+        os.chown(top, self.uid, self.uid)
+        for folder, dirs, files in os.walk(top):
+            for name in dirs + files:
+                os.chown(os.path.join(folder, name), self.uid, self.uid, follow_symlinks=False)
+
+    def cleanup(self, tmp_roots: list[str] = ()) -> None:
+        """Kill every process of the kernel's user, remove its files from the shared ``/tmp``
+        and ``/dev/shm`` (``tmp_roots``: those folders as the grader sees them) and its folder."""
+        import shutil
+
+        if self.uid is not None:
+            kill_user(self.uid)
+            for tmp in tmp_roots:
+                try:
+                    for entry in os.scandir(tmp):
+                        if entry.stat(follow_symlinks=False).st_uid == self.uid:
+                            if entry.is_dir(follow_symlinks=False):
+                                shutil.rmtree(entry.path, ignore_errors=True)
+                            else:
+                                os.unlink(entry.path)
+                except OSError:
+                    pass
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+_ENV_KEEP = {"PATH", "LANG", "LANGUAGE", "TZ", "TERM", "MPLBACKEND", "PYTHONHASHSEED", "PYTHONPATH",
+             "PYTHONDONTWRITEBYTECODE", "PYTHONWARNINGS", "PYTHONUNBUFFERED", "PYTHONIOENCODING",
+             "PYDEVD_DISABLE_FILE_VALIDATION", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+             "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "CI", "VIRTUAL_ENV", "JUPYTER_PLATFORM_DIRS"}
+_ENV_PREFIXES = ("LC_", "COURSE_", "AUTOGRADER_JUDGE", "TORCH_", "CUBLAS_")
+
+
+def new_box(config: SandboxConfig | None = None) -> Box:
+    """Make one kernel's folder; decide bubblewrap (see :func:`decide`) and its user id."""
+    config = config or SandboxConfig.from_env()
+    bwrap = decide(config)
+    root = sandbox_root()
+    uid = allocate_uid() if bwrap and os.geteuid() == 0 else None
+    import tempfile
+
+    box = Box(config, bwrap, Path(tempfile.mkdtemp(prefix="k", dir=root)), uid)
+    for sub in ("work", "home", "sock", "home/tmp"):
+        (box.dir / sub).mkdir(mode=0o700)
+    if bwrap:
+        seed_matplotlib(box.home / ".matplotlib")
+    if uid is not None:
+        box.adopt(box.dir)
+    return box
+
+
+def _matplotlib_cache() -> Path | None:
+    if os.environ.get("MPLCONFIGDIR"):
+        return Path(os.environ["MPLCONFIGDIR"])
+    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(xdg) / "matplotlib"
+
+
+def seed_matplotlib(target: Path, uid: int | None = None) -> None:
+    """Copy the grader's matplotlib font list into ``target`` (else every kernel rebuilds it)."""
+    import shutil
+
+    source = _matplotlib_cache()
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        for item in source.glob("fontlist-*.json") if source and source.is_dir() else []:
+            shutil.copyfile(item, target / item.name)
+        if uid is not None:
+            for item in (target, *target.iterdir()):
+                os.chown(item, uid, uid)
+    except OSError:
+        pass
+
+
+def _processes_of(uid: int) -> int:
+    count = 0
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                count += os.stat(f"/proc/{name}").st_uid == uid
+            except OSError:
+                pass
+    return count
+
+
+def kill_user(uid: int, rounds: int = 5) -> None:
+    """SIGKILL every process of ``uid`` (we are root): a child takes that uid and kills -1, which
+    reaches each process of the user, whatever session or namespace it moved to."""
+    import signal
+    import time
+
+    for _ in range(rounds):
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.setgroups([])
+                os.setresgid(uid, uid, uid)
+                os.setresuid(uid, uid, uid)
+                os.kill(-1, signal.SIGKILL)
+            except BaseException:
+                os._exit(1)
+            os._exit(0)
+        os.waitpid(pid, 0)
+        if not _processes_of(uid):
+            return
+        time.sleep(0.02)
+
+
+# --- inside: the kernel confines itself ------------------------------------------------------
+
+
+def enter(spec: dict) -> None:
+    """Apply the limits, then become the kernel's user; called in the forked kernel (or the
+    wrapper) before any student code. Raises when it cannot: a kernel never runs unconfined."""
+    import resource
+
+    limits = spec.get("limits") or {}
+
+    def cap(which: int, value: int) -> None:
+        if value and value > 0:
+            resource.setrlimit(which, (value, value))
+
+    cap(resource.RLIMIT_AS, limits.get("memory", 0))
+    cap(resource.RLIMIT_NOFILE, limits.get("open_files", 0))
+    cap(resource.RLIMIT_FSIZE, limits.get("file_size", 0))
+    cap(resource.RLIMIT_NPROC, limits.get("processes", 0))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    uid = spec.get("uid")
+    if uid is not None:
+        os.setgroups([])
+        os.setresgid(uid, uid, uid)
+        os.setresuid(uid, uid, uid)
+        if os.getuid() != uid or os.geteuid() != uid:
+            raise RuntimeError("could not drop to the kernel's user id")
+    _no_new_privs()
+
+
+def _no_new_privs() -> None:
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS
+    except Exception:
+        pass
+
+
+def wrap(cmd: list[str], box: Box) -> list[str]:
+    """The kernel command, confined: in bubblewrap when ``box.bwrap``; the limits and the user id
+    applied by this module's ``__main__`` before it execs the kernel."""
+    inner = [sys.executable, "-m", "autograder.sandbox", json.dumps(box.spec()), "--", *cmd]
+    return [*command(box.dir), *inner] if box.bwrap else inner
+
+
+def main(argv: list[str]) -> None:
+    spec, rest = json.loads(argv[0]), argv[argv.index("--") + 1 :]
+    enter(spec)
+    os.chdir(spec["cwd"])
+    # The grader's PID means nothing in our PID namespace; 1 tells ipykernel not to poll for its
+    # parent (bubblewrap's --die-with-parent ends us with the grader).
+    os.environ["JPY_PARENT_PID"] = "1"
+    os.execvp(rest[0], rest)
+
+
+def as_dict(config: SandboxConfig) -> dict:
+    return asdict(config)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
