@@ -70,6 +70,7 @@ def grade_submission(sub: Submission, limits: Limits, with_feedback: bool = True
     from autograder.execute import Kernel
     from autograder.grading import grade_notebook, load_source
 
+    started = time.monotonic()
     outcome: dict = {"student": sub.student, "module": sub.module, "notebooks": {}}
     for name, path in sub.notebooks.items():
         entry: dict = {"cells": {}, "messages": {}, "html": None}
@@ -89,6 +90,7 @@ def grade_submission(sub: Submission, limits: Limits, with_feedback: bool = True
         except Exception as error:  # a grader bug must fail this submission only, loudly
             entry.update(status="error", reason=f"grader error: {type(error).__name__}: {error}")
         outcome["notebooks"][name] = entry
+    outcome["seconds"] = time.monotonic() - started  # grading time, not time spent queued
     return outcome
 
 
@@ -148,24 +150,33 @@ class _Progress:
     def __init__(self, total: int, enabled: bool):
         self.bar = None
         if enabled and sys.stderr.isatty():
+            from rich.console import Console
             from rich.progress import (
                 BarColumn,
                 MofNCompleteColumn,
                 Progress,
+                TextColumn,
                 TimeElapsedColumn,
                 TimeRemainingColumn,
             )
 
-            self.bar = Progress("grading", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
+            rate = TextColumn("{task.fields[rate]}")
+            self.bar = Progress("grading", BarColumn(), MofNCompleteColumn(), rate, TimeElapsedColumn(),
+                                "ETA", TimeRemainingColumn(), console=Console(stderr=True))
             self.bar.start()
-            self.task = self.bar.add_task("grading", total=total)
+            self.task = self.bar.add_task("grading", total=total, rate="")
 
     def advance(self, row: Row) -> None:
         line = json.dumps({"student": row.student_id, "module": row.module, "status": row.status,
                            "score": row.score, "max_score": row.max_score, "seconds": round(row.seconds, 2)})
-        log.info(line)
         if self.bar is not None:
             self.bar.advance(self.task)
+            speed = self.bar.tasks[0].speed  # completions per second, over rich's recent window
+            self.bar.update(self.task, rate=f"{60 * speed:.1f}/min" if speed else "")
+            if log.isEnabledFor(logging.INFO):
+                self.bar.console.print(line, highlight=False)  # above the bar, not through it
+                return
+        log.info(line)
 
     def close(self) -> None:
         if self.bar is not None:
@@ -184,6 +195,7 @@ def grade(
     feedback: bool = True,
     progress: bool = True,
     db_url: str | None = None,
+    scheduler: str | None = None,
 ) -> BatchReport:
     """Grade every submission of ``module`` found in ``submissions`` (a folder or a zip).
 
@@ -198,6 +210,8 @@ def grade(
         feedback: write HTML feedback per notebook.
         progress: show a progress bar on a terminal.
         db_url: SQLAlchemy URL of the gradebook (default: SQLite in ``out``).
+        scheduler: address of a Dask scheduler (``tcp://host:8786``): grade on that cluster
+            instead of local processes (``workers`` is then ignored).
     """
     started = time.monotonic()
     module = paths.resolve_module(module)
@@ -219,7 +233,12 @@ def grade(
         report = BatchReport(out, out / "grades.csv", skipped=len(subs) - len(todo))
         # Workers start importing while the main process opens nbgrader's gradebook (slow: it
         # runs alembic).
-        runner = _run(todo, limits, workers, feedback)
+        if scheduler:
+            from autograder import distributed
+
+            runner = distributed.run(todo, limits, scheduler, feedback)
+        else:
+            runner = _run(todo, limits, workers, feedback)
         next(runner)
         book = NbgraderBook(db_url)
         from autograder.grading import load_source
@@ -280,7 +299,7 @@ def _run(todo: list[tuple[Submission, str]], limits: Limits, workers: int | None
                     outcome = _crashed(sub, "the grading worker crashed twice on this submission")
                 except Exception as error:
                     outcome = _crashed(sub, f"grader error: {type(error).__name__}: {error}")
-                yield outcome, dig, time.monotonic() - t0
+                yield outcome, dig, outcome.get("seconds", time.monotonic() - t0)
 
 
 def _crashed(sub: Submission, reason: str) -> dict:

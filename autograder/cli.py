@@ -89,16 +89,20 @@ def progress() -> None:
 @click.option("--notebook-timeout", default=Limits.notebook_timeout, show_default=True, help="Seconds one notebook may run.")
 @click.option("--force", is_flag=True, help="Re-grade every submission, not only new or changed ones.")
 @click.option("--no-feedback", is_flag=True, help="Skip the HTML feedback.")
-@click.option("--db", "db_url", help="SQLAlchemy URL of the gradebook (default: SQLite in --out).")
+@click.option("--db", "db_url", envvar="AUTOGRADER_DB", show_envvar=True,
+              help="SQLAlchemy URL of the gradebook, e.g. postgresql://user@host/grades (default: SQLite in --out).")
+@click.option("--scheduler", envvar="AUTOGRADER_SCHEDULER", show_envvar=True,
+              help="Grade on the Dask cluster of this scheduler (tcp://host:8786) instead of local workers.")
 def grade(submissions: Path, module: str, out: Path | None, workers: int | None, cell_timeout: float,
-          notebook_timeout: float, force: bool, no_feedback: bool, db_url: str | None) -> None:
+          notebook_timeout: float, force: bool, no_feedback: bool, db_url: str | None, scheduler: str | None) -> None:
     """Grade a class: SUBMISSIONS is a folder (nbgrader layout or flat) or a zip."""
     from autograder.batch import grade as run
 
     try:
         report = run(submissions, module=module, out=out, workers=workers, cell_timeout=cell_timeout,
-                     notebook_timeout=notebook_timeout, force=force, feedback=not no_feedback, db_url=db_url)
-    except (ValueError, KeyError, FileNotFoundError) as error:
+                     notebook_timeout=notebook_timeout, force=force, feedback=not no_feedback, db_url=db_url,
+                     scheduler=scheduler)
+    except (ValueError, KeyError, FileNotFoundError, ConnectionError) as error:
         raise click.ClickException(str(error)) from None
     failed = [r for r in report.rows if r.status != "graded"]
     console.print(
