@@ -97,6 +97,7 @@ def _shared_kernel_verdicts(module: str, notebook: str) -> dict[tuple[str, int],
     time. None when the run cannot be trusted (then each case runs isolated)."""
     from autograder.execute import Kernel, execute
     from autograder.grading import _failure, stage_module_files
+    from autograder.judge import Judge
     from autograder.merge import merge
 
     wrong = _REGISTRY.get((module, notebook), {})
@@ -124,7 +125,7 @@ def _shared_kernel_verdicts(module: str, notebook: str) -> dict[tuple[str, int],
     nb.cells = cells
     kernel = Kernel()
     stage_module_files(module, kernel.workdir)
-    run = execute(nb, kernel)
+    run = execute(nb, kernel, judge=Judge(src))  # the test cells run in the judge, as in grading
     if run.status == "kernel_died":
         return None
     earned: dict[tuple[str, int], float] = {}
