@@ -1,9 +1,17 @@
-"""Grading throughput: `autograder grade` against stock `nbgrader autograde`, in one run.
+"""Grading throughput: stock `nbgrader autograde` against `autograder grade`, in one run.
 
-Grades N copies of module 00's solution both ways and prints the times, submissions per minute
-and the ratio; writes the figures to benchmarks/results/grading_throughput.json.
+Grades N copies of module 00's solution with stock nbgrader, with `autograder grade` on one
+worker and on all local cores (process pool), and with `autograder grade --scheduler` on a local
+Dask cluster (one single-threaded worker process per core), for each N. Prints the times,
+submissions per minute and the ratios, then how the Dask run scales with its number of workers
+(at the first N); writes the figures to benchmarks/results/grading_throughput.json. The last line
+is ``speedup_vs_nbgrader=<x>``: nbgrader's time over ours on all local cores at N = 30 (at the
+first N when 30 is not measured).
 
-    python benchmarks/grading_throughput.py --n 30 --workers 2
+    python benchmarks/grading_throughput.py --n 30 200
+
+The Dask cluster is started before the clock runs (a cluster is long-lived); the workers' own
+warm-up (imports, the kernel zygote) falls in the first timed batch on each cluster.
 """
 
 from __future__ import annotations
@@ -36,12 +44,13 @@ def make_submissions(root: Path, n: int) -> Path:
     return root
 
 
-def time_autograder(subs: Path, out: Path, workers: int) -> float:
+def time_autograder(subs: Path, out: Path, workers: int | None = None, scheduler: str | None = None) -> float:
     start = time.perf_counter()
-    report = grade(subs, module=MODULE, out=out, workers=workers, progress=False)
+    report = grade(subs, module=MODULE, out=out, workers=workers, scheduler=scheduler, progress=False)
     elapsed = time.perf_counter() - start
     bad = [r for r in report.rows if r.status != "graded" or r.score != r.max_score]
     assert not bad, f"autograder mis-graded the solution: {bad[:3]}"
+    assert report.graded_now == len(report.rows), "a rerun skipped submissions: the output folder was not fresh"
     return elapsed
 
 
@@ -67,36 +76,103 @@ def time_nbgrader(work: Path, n: int) -> float:
     return time.perf_counter() - start
 
 
+class LocalDask:
+    """A Dask cluster on this machine: one single-threaded worker process per slot."""
+
+    def __init__(self, workers: int, folder: Path):
+        from distributed import LocalCluster
+
+        self.cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                    dashboard_address=None, local_directory=str(folder))
+        self.address = self.cluster.scheduler_address
+
+    def __enter__(self) -> LocalDask:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.cluster.close()
+
+
+def per_min(n: int, seconds: float) -> float:
+    return round(60 * n / seconds, 1)
+
+
+def measure(n: int, work: Path, workers: int, dask_workers: int) -> dict:
+    subs = make_submissions(work / "subs", n)
+    ours = time_autograder(subs, work / "out-all", workers)
+    one = time_autograder(subs, work / "out-1", 1)
+    with LocalDask(dask_workers, work / "dask") as cluster:
+        dask = time_autograder(subs, work / "out-dask", scheduler=cluster.address)
+    stock = time_nbgrader(work, n)
+    return {
+        "n": n,
+        "nbgrader_autograde_s": round(stock, 2),
+        "autograder_1_worker_s": round(one, 2),
+        f"autograder_{workers}_workers_s": round(ours, 2),
+        f"autograder_dask_{dask_workers}_workers_s": round(dask, 2),
+        "nbgrader_per_min": per_min(n, stock),
+        "autograder_1_worker_per_min": per_min(n, one),
+        "autograder_per_min": per_min(n, ours),
+        "autograder_dask_per_min": per_min(n, dask),
+        "speedup_1_worker": round(stock / one, 2),
+        "speedup_vs_nbgrader": round(stock / ours, 2),
+        "speedup_dask_vs_nbgrader": round(stock / dask, 2),
+    }
+
+
+def scaling(n: int, work: Path, max_workers: int) -> dict:
+    """Dask cluster time and parallel efficiency (t1 / (k * tk)) for k = 1, 2, 4, ... workers."""
+    counts = sorted({k for k in (1, 2, 4, 8, 16, 32, 64) if k < max_workers} | {max_workers})
+    subs = make_submissions(work / "subs", n)
+    times = {}
+    for k in counts:
+        with LocalDask(k, work / f"dask{k}") as cluster:
+            times[k] = time_autograder(subs, work / f"out{k}", scheduler=cluster.address)
+    return {
+        "n": n,
+        "dask_workers_s": {k: round(t, 2) for k, t in times.items()},
+        "dask_workers_per_min": {k: per_min(n, t) for k, t in times.items()},
+        "efficiency": {k: round(times[1] / (k * t), 2) for k, t in times.items()},
+    }
+
+
 def main() -> None:
+    cpus = os.cpu_count() or 1
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=30, help="copies of the solution to grade")
-    parser.add_argument("--workers", type=int, default=os.cpu_count(), help="autograder workers")
+    parser.add_argument("--n", type=int, nargs="+", default=[30, 200], help="copies of the solution to grade (one run per value)")
+    parser.add_argument("--workers", type=int, default=cpus, help="autograder workers, process pool (default: all cores)")
+    parser.add_argument("--dask-workers", type=int, default=cpus, help="workers of the local Dask cluster (default: all cores)")
+    parser.add_argument("--no-scaling", action="store_true", help="skip the Dask scaling series")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "grading_throughput.json")
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory(prefix="bench-grading-") as tmp:
-        work = Path(tmp)
-        subs = make_submissions(work / "subs", args.n)
-        ours = time_autograder(subs, work / "out", args.workers)
-        one = time_autograder(subs, work / "out1", 1)
-        stock = time_nbgrader(work, args.n)
+    runs = []
+    for n in args.n:
+        with tempfile.TemporaryDirectory(prefix="bench-grading-") as tmp:
+            runs.append(measure(n, Path(tmp), args.workers, args.dask_workers))
+        for key, value in runs[-1].items():
+            print(f"{key:>34}: {value}", flush=True)
+        print(flush=True)
+    scaled = None
+    if not args.no_scaling:
+        with tempfile.TemporaryDirectory(prefix="bench-scaling-") as tmp:
+            scaled = scaling(args.n[0], Path(tmp), args.dask_workers)
+        print(f"Dask scaling at N = {scaled['n']} (efficiency = t1 / (k * tk)):")
+        for k, seconds in scaled["dask_workers_s"].items():
+            print(f"  {k:>3} workers: {seconds:>8.2f} s  {scaled['dask_workers_per_min'][k]:>7.1f}/min  "
+                  f"efficiency {scaled['efficiency'][k]:.2f}")
+    headline = next((r for r in runs if r["n"] == 30), runs[0])
     figures = {
-        "n": args.n,
-        "cpus": os.cpu_count(),
+        "cpus": cpus,
         "machine": platform.platform(),
-        "nbgrader_autograde_s": round(stock, 2),
-        "autograder_1_worker_s": round(one, 2),
-        f"autograder_{args.workers}_workers_s": round(ours, 2),
-        "nbgrader_per_min": round(60 * args.n / stock, 1),
-        "autograder_per_min": round(60 * args.n / ours, 1),
-        "speedup_1_worker": round(stock / one, 2),
-        "speedup_vs_nbgrader": round(stock / ours, 2),
+        "runs": runs,
+        "dask_scaling": scaled,
+        "speedup_vs_nbgrader": headline["speedup_vs_nbgrader"],
+        "speedup_vs_nbgrader_n": headline["n"],
     }
-    for key, value in figures.items():
-        print(f"{key:>28}: {value}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(figures, indent=2) + "\n")
-    print(f"speedup_vs_nbgrader={figures['speedup_vs_nbgrader']}")
+    print(f"speedup_vs_nbgrader={headline['speedup_vs_nbgrader']}")
 
 
 if __name__ == "__main__":
