@@ -385,6 +385,8 @@ class Judge:
 
     def __init__(self, source: NotebookNode):
         self.exercise_names: set[str] = set()
+        # The instructor's test cells, by grade id: the only code the judge ever runs.
+        self.tests = {authoring.nbgrader_meta(c).get("grade_id"): c.source for c in source.cells if authoring.is_test(c)}
         statements: list[ast.stmt] = []
         for cell in source.cells:
             if cell.get("cell_type") != "code" or authoring.is_test(cell):
@@ -400,6 +402,13 @@ class Judge:
             except Exception as error:
                 self.import_error = f"{type(error).__name__}: {error}"
         self.busy = threading.Lock()
+
+    def owns(self, cell: NotebookNode) -> bool:
+        """True for an instructor's test cell, exactly as the source has it. A student's cell
+        dressed up as a test (nbgrader metadata, a new grade id) runs in the student's kernel."""
+        if not authoring.is_test(cell):
+            return False
+        return self.tests.get(authoring.nbgrader_meta(cell).get("grade_id")) == cell.source
 
     def run(self, source: str, link: Link, cell_chars: int) -> list[dict]:
         """Run one test cell (in the calling thread); its outputs, as nbformat dicts."""

@@ -51,7 +51,12 @@ def merge(student: NotebookNode, source: NotebookNode) -> Merged:
                 notes.append(f"exercise cell {gid!r} appears more than once; the first copy is graded")
                 continue
             seen_solutions.add(gid)
-        kept.append(nbformat.from_dict(cell))
+        cell = nbformat.from_dict(cell)
+        if authoring.is_test(cell):  # a student's cell posing as a test: an ordinary cell
+            cell.metadata["nbgrader"]["grade"] = False
+            cell.metadata["nbgrader"].pop("points", None)
+            notes.append(f"cell {gid!r} claims to be a graded test but is not one of the instructor's: not graded")
+        kept.append(cell)
 
     missing_answers = [
         _gid(c) for c in source.cells if authoring.is_solution(c) and _gid(c) not in seen_solutions
