@@ -24,6 +24,8 @@ from pathlib import Path
 from autograder import authoring, paths
 from autograder.execute import Limits
 from autograder.gradebook import CSV_COLUMNS, NbgraderBook, Records, Row
+from autograder.sandbox import SandboxConfig
+from autograder.sandbox import decide as sandbox_decide
 from autograder.submissions import Submission, discover, unpack_zip
 
 log = logging.getLogger("autograder.grade")
@@ -80,7 +82,7 @@ def grade_submission(sub: Submission, limits: Limits, with_feedback: bool = True
                 entry.update(status="missing", reason=f"no {name} in the submission")
                 entry["cells"] = {g: 0.0 for g in authoring.test_points(source)}
             else:
-                kernel = _POOL.take() if _POOL is not None else Kernel()
+                kernel = _POOL.take(limits.sandbox) if _POOL is not None else Kernel(sandbox=limits.sandbox)
                 result = grade_notebook(path, module=sub.module, notebook=name, limits=limits, kernel=kernel)
                 entry.update(status=result.status, reason=result.reason)
                 entry["cells"] = {g: c.score for g, c in result.cells.items()}
@@ -196,6 +198,7 @@ def grade(
     progress: bool = True,
     db_url: str | None = None,
     scheduler: str | None = None,
+    sandbox: SandboxConfig | None = None,
 ) -> BatchReport:
     """Grade every submission of ``module`` found in ``submissions`` (a folder or a zip).
 
@@ -212,6 +215,8 @@ def grade(
         db_url: SQLAlchemy URL of the gradebook (default: SQLite in ``out``).
         scheduler: address of a Dask scheduler (``tcp://host:8786``): grade on that cluster
             instead of local processes (``workers`` is then ignored).
+        sandbox: bubblewrap and rlimits of the kernels (default: from the environment, see
+            :mod:`autograder.sandbox`); ``required=True`` raises ``SandboxUnavailable`` without it.
     """
     started = time.monotonic()
     module = paths.resolve_module(module)
@@ -222,7 +227,9 @@ def grade(
     out.mkdir(parents=True, exist_ok=True)
     db_url = db_url or f"sqlite:///{out / 'gradebook.db'}"
     notebooks = paths.module_notebooks(module)
-    limits = Limits(cell_timeout=cell_timeout, notebook_timeout=notebook_timeout)
+    limits = Limits(cell_timeout=cell_timeout, notebook_timeout=notebook_timeout,
+                    sandbox=sandbox or SandboxConfig.from_env())
+    sandbox_decide(limits.sandbox)  # --require-sandbox fails here, before any work; else one warning
 
     with tempfile.TemporaryDirectory(prefix="autograder-zip-") as unpacked:
         root = unpack_zip(submissions, Path(unpacked), module, notebooks) if submissions.is_file() else submissions

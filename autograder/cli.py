@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from autograder.execute import Limits
+from autograder.sandbox import SandboxConfig, SandboxUnavailable, parse_size
 
 console = Console()
 
@@ -50,13 +51,15 @@ def release(modules: tuple[str, ...], check_only: bool) -> None:
 @click.option("--module", help="The module, when the file name does not say it.")
 @click.option("--no-record", is_flag=True, help="Do not record the attempt in your progress.")
 @click.option("--cell-timeout", default=Limits.cell_timeout, show_default=True, help="Seconds one cell may run.")
-def check(notebook: Path, module: str | None, no_record: bool, cell_timeout: float) -> None:
+@click.option("--require-sandbox", is_flag=True, help="Refuse to run without the bubblewrap sandbox.")
+def check(notebook: Path, module: str | None, no_record: bool, cell_timeout: float, require_sandbox: bool) -> None:
     """Grade your saved NOTEBOOK as the instructor would (hidden tests included)."""
     from autograder.selfcheck import run_check, table
 
     try:
-        result = run_check(notebook, module=module, record=not no_record, cell_timeout=cell_timeout)
-    except (ValueError, KeyError) as error:
+        result = run_check(notebook, module=module, record=not no_record, cell_timeout=cell_timeout,
+                           sandbox=_sandbox(require_sandbox, None))
+    except (ValueError, KeyError, SandboxUnavailable) as error:
         raise click.ClickException(str(error)) from None
     console.print(table(result))
     if result.status != "graded":
@@ -93,16 +96,20 @@ def progress() -> None:
               help="SQLAlchemy URL of the gradebook, e.g. postgresql://user@host/grades (default: SQLite in --out).")
 @click.option("--scheduler", envvar="AUTOGRADER_SCHEDULER", show_envvar=True,
               help="Grade on the Dask cluster of this scheduler (tcp://host:8786) instead of local workers.")
+@click.option("--require-sandbox", is_flag=True, help="Refuse to grade without the bubblewrap sandbox.")
+@click.option("--memory", default=None, metavar="SIZE",
+              help="Address space a kernel may use, e.g. 4G or 512M  [default: 4G, or AUTOGRADER_MEMORY]")
 def grade(submissions: Path, module: str, out: Path | None, workers: int | None, cell_timeout: float,
-          notebook_timeout: float, force: bool, no_feedback: bool, db_url: str | None, scheduler: str | None) -> None:
+          notebook_timeout: float, force: bool, no_feedback: bool, db_url: str | None, scheduler: str | None,
+          require_sandbox: bool, memory: str | None) -> None:
     """Grade a class: SUBMISSIONS is a folder (nbgrader layout or flat) or a zip."""
     from autograder.batch import grade as run
 
     try:
         report = run(submissions, module=module, out=out, workers=workers, cell_timeout=cell_timeout,
                      notebook_timeout=notebook_timeout, force=force, feedback=not no_feedback, db_url=db_url,
-                     scheduler=scheduler)
-    except (ValueError, KeyError, FileNotFoundError, ConnectionError) as error:
+                     scheduler=scheduler, sandbox=_sandbox(require_sandbox, memory))
+    except (ValueError, KeyError, FileNotFoundError, ConnectionError, SandboxUnavailable) as error:
         raise click.ClickException(str(error)) from None
     failed = [r for r in report.rows if r.status != "graded"]
     console.print(
@@ -112,6 +119,17 @@ def grade(submissions: Path, module: str, out: Path | None, workers: int | None,
     for r in failed:
         console.print(f"  [yellow]{r.student_id}[/]: {r.status}: {r.reason}")
     console.print(f"grades: {report.csv_path}\nfeedback: {report.out / 'feedback'}")
+
+
+def _sandbox(required: bool, memory: str | None) -> SandboxConfig:
+    config = SandboxConfig.from_env()
+    config.required = config.required or required
+    if memory is not None:
+        try:
+            config.memory = parse_size(memory)
+        except ValueError as error:
+            raise click.BadParameter(str(error), param_hint="--memory") from None
+    return config
 
 
 @main.command()

@@ -9,6 +9,7 @@ private working directory, and the kernel is killed when the notebook is done.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import os
@@ -23,7 +24,7 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
 
 from autograder import authoring, paths, zygote
-from autograder.sandbox import SandboxConfig, new_box
+from autograder.sandbox import SandboxConfig, describe, new_box
 
 
 @dataclass
@@ -35,6 +36,8 @@ class Limits:
     startup_timeout: float = 60.0  # seconds for the kernel to answer
     cell_output_chars: int = 200_000  # output kept per cell (characters, all outputs together)
     notebook_output_chars: int = 2_000_000  # output kept for the whole notebook
+    # Bubblewrap and rlimits of the kernel (autograder.sandbox); travels with the limits to workers.
+    sandbox: SandboxConfig = field(default_factory=SandboxConfig.from_env)
 
 
 class CappedClient(NotebookClient):
@@ -173,7 +176,11 @@ class KernelPool:
         self.size, self.env, self.sandbox = size, env, sandbox
         self._ready: list[Kernel] = [Kernel(env, sandbox) for _ in range(size)]
 
-    def take(self) -> Kernel:
+    def take(self, sandbox: SandboxConfig | None = None) -> Kernel:
+        """A started kernel; with ``sandbox`` (a batch's own limits) one confined that way."""
+        if sandbox is not None and not _same_box(sandbox, self.sandbox or SandboxConfig.from_env()):
+            self.close()
+            self.sandbox = sandbox
         kernel = self._ready.pop(0) if self._ready else Kernel(self.env, self.sandbox)
         while len(self._ready) < self.size:
             self._ready.append(Kernel(self.env, self.sandbox))
@@ -182,6 +189,10 @@ class KernelPool:
     def close(self) -> None:
         while self._ready:
             self._ready.pop().shutdown()
+
+
+def _same_box(a: SandboxConfig, b: SandboxConfig) -> bool:
+    return dataclasses.replace(a, required=False) == dataclasses.replace(b, required=False)
 
 
 def _error_output(ename: str, evalue: str) -> dict:
@@ -203,7 +214,7 @@ async def _run(client: NotebookClient, nb: NotebookNode, limits: Limits, out: Ex
                 return
             client.timeout = int(max(1, min(limits.cell_timeout, left)))
             try:
-                if judge is not None and authoring.is_test(cell):
+                if judge is not None and judge.owns(cell):
                     if not await _judge_cell(client, judge, cell, index, limits, out):
                         return
                     continue
@@ -330,7 +341,18 @@ def execute(nb: NotebookNode, kernel: Kernel, limits: Limits | None = None, judg
     finally:
         out.seconds = time.monotonic() - started
         kernel.shutdown()
+    _note_memory(nb, kernel, out)
     return out
+
+
+def _note_memory(nb: NotebookNode, kernel: Kernel, out: Execution) -> None:
+    """Say so in the reason when a cell ran into the kernel's memory limit."""
+    cells = sorted({i for i, c in enumerate(nb.cells) for o in c.get("outputs", [])
+                    if o.get("output_type") == "error" and "MemoryError" in str(o.get("ename", ""))})
+    if cells:
+        note = (f"cell {', '.join(map(str, cells))} ran out of memory (MemoryError): the memory limit is "
+                f"{describe(kernel.memory_limit)}")
+        out.reason = f"{out.reason}; {note}" if out.reason else note
 
 
 def _loop_running() -> bool:

@@ -162,7 +162,7 @@ def grade_notebook(
     result.notes = merged.notes
     if through:
         _truncate_after(merged.nb, through, source)
-    kernel = kernel or Kernel()
+    kernel = kernel or Kernel(sandbox=limits.sandbox if limits else None)
     stage_module_files(module, kernel.workdir)
     kernel.adopt_workdir()  # the sandboxed kernel runs as a user of its own
     # Graded test cells run in the judge, outside the student's kernel (autograder/judge.py).

@@ -9,6 +9,7 @@ from pathlib import Path
 from autograder import paths, progress
 from autograder.execute import Limits
 from autograder.grading import NotebookResult, grade_notebook
+from autograder.sandbox import SandboxConfig, decide
 
 
 def identify(notebook: Path) -> tuple[str, str]:
@@ -35,6 +36,7 @@ def run_check(
     record: bool = True,
     cell_timeout: float = Limits.cell_timeout,
     notebook_timeout: float = Limits.notebook_timeout,
+    sandbox: SandboxConfig | None = None,
 ) -> NotebookResult:
     """Grade a learner's saved notebook (hidden tests included, quick profile) and record it."""
     path = Path(notebook)
@@ -46,7 +48,9 @@ def run_check(
         if len(notebooks) != 1:
             raise ValueError(f"{mod} has notebooks {notebooks}; name the file after one of them")
         name = notebooks[0]
-    result = grade_notebook(path, module=mod, notebook=name, limits=Limits(cell_timeout, notebook_timeout))
+    limits = Limits(cell_timeout, notebook_timeout, sandbox=sandbox or SandboxConfig.from_env())
+    decide(limits.sandbox)  # --require-sandbox: an error without bubblewrap; else one warning
+    result = grade_notebook(path, module=mod, notebook=name, limits=limits)
     if record:
         progress.record(
             progress.Attempt(mod, name, result.score, result.max_score, result.status, str(path.resolve()), progress.now())
@@ -78,17 +82,79 @@ def _current_notebook() -> Path:
     raise RuntimeError("cannot tell which notebook this is; call check('path/to/notebook.ipynb')")
 
 
-def check_notebook(notebook: str | Path | None = None, **kwargs) -> NotebookResult:
-    """In a notebook: ``from autograder import check; check()`` grades the saved file."""
+# Clicks the Save button of the notebook panel that holds this output (JupyterLab 4 and Notebook 7;
+# the classic notebook has its own API). The time stamp keeps a copy of this output that was
+# saved into the file from saving again whenever the notebook is reopened.
+_SAVE_JS = """
+(function (node) {
+  if (Date.now() / 1000 - %(stamp)d > 120) { return; }
+  if (window.Jupyter && window.Jupyter.notebook && window.Jupyter.notebook.save_checkpoint) {
+    window.Jupyter.notebook.save_checkpoint();
+    return;
+  }
+  var panel = node && node.closest ? node.closest('.jp-NotebookPanel') : null;
+  var button = panel && panel.querySelector('[data-command="docmanager:save"]');
+  if (!button) { return; }
+  button.dispatchEvent(new MouseEvent('mousedown', {bubbles: true, cancelable: true, button: 0}));
+})(typeof element !== 'undefined' && element && element.jquery ? element[0] : (typeof element !== 'undefined' ? element : null));
+"""
+
+
+def save_current(path: Path, timeout: float = 10.0) -> bool:
+    """Ask the JupyterLab page this kernel serves to save ``path``; True once the file changed.
+
+    Only a kernel started by a Jupyter server for this very notebook can do it (the request is a
+    small piece of JavaScript shown as output); anywhere else this returns False at once.
+    """
+    session = os.environ.get("JPY_SESSION_NAME")
+    if not session or Path(session).resolve() != path.resolve():
+        return False
+    try:
+        from IPython import get_ipython
+        from IPython.display import Javascript, display
+    except ImportError:
+        return False
+    if get_ipython() is None or not hasattr(get_ipython(), "kernel"):
+        return False
+    before = path.stat().st_mtime_ns
+    handle = display(Javascript(_SAVE_JS % {"stamp": int(time.time())}), display_id=True)
+    deadline = time.monotonic() + timeout
+    saved = False
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        if path.stat().st_mtime_ns != before:
+            time.sleep(0.2)  # the server writes the file in one go; let it finish
+            saved = True
+            break
+    if handle is not None:
+        handle.update({"text/plain": ""}, raw=True)
+    return saved
+
+
+def check_notebook(notebook: str | Path | None = None, *, save: bool = True, **kwargs) -> NotebookResult:
+    """In a notebook: ``from autograder import check; check()`` saves, then grades the saved file.
+
+    Saving works in JupyterLab (and Notebook 7) for the notebook the kernel belongs to; elsewhere,
+    or with ``save=False``, the file as last saved is graded and its age is shown when it is old.
+    """
     from rich.console import Console
 
     path = Path(notebook) if notebook else _current_notebook()
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist; save the notebook first")
     console = Console()
+    saved = save and save_current(path)
     age = time.time() - path.stat().st_mtime
-    if age > 60:
-        console.print(f"[yellow]{path.name} was last saved {age / 60:.0f} min ago: save (Ctrl+S) to check your latest work.[/]")
+    if not saved and age > 60:
+        console.print(
+            f"[yellow]{path.name} was last saved {age / 60:.0f} min ago and is checked as saved: "
+            f"save (Ctrl+S) and run check() again to check your latest work.[/]"
+        )
+    console.print(f"checking {path.name} (hidden tests included, quick profile)...")
     result = run_check(path, **kwargs)
     console.print(table(result))
     if result.status != "graded":
         console.print(f"[red]{result.status}[/]: {result.reason}")
+    for note in result.notes:
+        console.print(f"[yellow]note:[/] {note}")
     return result
