@@ -167,4 +167,10 @@ def validate(nb: NotebookNode) -> list[str]:
         problems.append(f"exercise {pending_solution!r} has no test cell after it")
     if not any(is_test(c) for c in nb.cells):
         problems.append("the notebook has no graded test cell")
+    from autograder.judge import unseen_names  # the judge imports this module
+
+    for gid, names in unseen_names(nb).items():
+        problems.append(
+            f"test cell {gid!r} reads {', '.join(names)}: the judge sees only the notebook's imports and the "
+            "names its exercises define; set such values inside the test cell")
     return problems

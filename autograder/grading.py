@@ -8,6 +8,8 @@ went wrong.
 from __future__ import annotations
 
 import json
+import logging
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +21,8 @@ from autograder import authoring, paths
 from autograder.execute import Execution, Kernel, Limits, execute
 from autograder.judge import Judge
 from autograder.merge import merge
+
+log = logging.getLogger("autograder.grade")
 
 
 class InvalidNotebook(ValueError):
@@ -135,6 +139,15 @@ def stage_module_files(module: str, workdir: Path) -> None:
             shutil.copy2(item, target)
 
 
+def _no_judge() -> bool:
+    """``AUTOGRADER_JUDGE=0`` runs the tests in the student's kernel, as stock nbgrader does: for
+    measuring the judge's cost only; a student's kernel tricks then work."""
+    if os.environ.get("AUTOGRADER_JUDGE", "1") != "0":
+        return False
+    log.warning("AUTOGRADER_JUDGE=0: graded tests run in the student's kernel, unprotected")
+    return True
+
+
 def grade_notebook(
     submission: NotebookNode | str | Path | bytes,
     *,
@@ -166,7 +179,7 @@ def grade_notebook(
     stage_module_files(module, kernel.workdir)
     kernel.adopt_workdir()  # the sandboxed kernel runs as a user of its own
     # Graded test cells run in the judge, outside the student's kernel (autograder/judge.py).
-    execution = execute(merged.nb, kernel, limits, judge=Judge(source))
+    execution = execute(merged.nb, kernel, limits, judge=None if _no_judge() else Judge(source))
     result.status, result.reason, result.seconds = execution.status, execution.reason, execution.seconds
     result.cells = score(merged.nb, execution, source)
     result.graded_nb = merged.nb

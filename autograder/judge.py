@@ -380,6 +380,46 @@ def _code_names(code: types.CodeType) -> set[str]:
     return names
 
 
+def unseen_names(nb: NotebookNode) -> dict[str, list[str]]:
+    """Names each test cell reads that the judge cannot give it: not bound in the cell, not a
+    builtin, not imported by the notebook and not defined by an exercise (a variable set by an
+    ordinary cell, say). ``{grade_id: [names]}``; checked by ``authoring.validate``."""
+    exercise_names: set[str] = set()
+    imported: set[str] = set()
+    for cell in nb.cells:
+        if cell.get("cell_type") != "code" or authoring.is_test(cell):
+            continue
+        for node in _imports(cell.source):
+            imported |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        if authoring.is_solution(cell):
+            exercise_names |= _top_level_names(cell.source)
+    found: dict[str, list[str]] = {}
+    for cell in nb.cells:
+        if not authoring.is_test(cell):
+            continue
+        try:
+            tree = ast.parse(cell.source)
+        except SyntaxError:
+            continue
+        bound: set[str] = set()
+        loads: set[str] = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Name):
+                (loads if isinstance(node.ctx, ast.Load) else bound).add(node.id)
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                bound.add(node.name)
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                bound |= {(a.asname or a.name).split(".")[0] for a in node.names}
+            elif isinstance(node, ast.arg):
+                bound.add(node.arg)
+            elif isinstance(node, ast.ExceptHandler) and node.name:
+                bound.add(node.name)
+        missing = sorted(loads - bound - set(dir(builtins)) - exercise_names - imported)
+        if missing:
+            found[authoring.nbgrader_meta(cell).get("grade_id")] = missing
+    return found
+
+
 class Judge:
     """Runs the graded test cells of one notebook against one student's kernel."""
 

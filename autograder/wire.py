@@ -19,7 +19,8 @@ import importlib
 import math
 import pickle
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 MAX_DEPTH = 64
 

@@ -26,3 +26,19 @@ def test_validate_names_each_problem():
     assert "no hidden tests" in problems
     assert "lacks a BEGIN/END SOLUTION" in problems
     assert "'ex-g' has no test cell" in problems
+
+
+def test_validate_names_values_the_judge_cannot_see():
+    """Test cells run in the judge: they may read the notebook's imports and the exercises'
+    names, not a variable that an ordinary cell computed in the student's kernel."""
+    nb = a.notebook([
+        a.code("import numpy as np\nfrom math import pi"),
+        a.code("data = np.arange(3)"),
+        a.solution("ex-f", "def f(x):\n    ### BEGIN SOLUTION\n    return x\n    ### END SOLUTION"),
+        a.tests("test-f", "assert np.allclose(f(data), data)\nassert [f(k) for k in range(2)] == [0, 1]\n"
+                          "### BEGIN HIDDEN TESTS\nassert f(pi) == pi\n### END HIDDEN TESTS", 1),
+    ])
+    problems = a.validate(nb)
+    assert len(problems) == 1 and "'test-f' reads data" in problems[0]
+    nb.cells[3].source = nb.cells[3].source.replace("f(data), data", "f(np.arange(3)), np.arange(3)")
+    assert a.validate(nb) == []

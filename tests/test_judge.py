@@ -13,7 +13,6 @@ import json
 import factories as f
 import numpy as np
 import pytest
-
 from moduletools import with_answer
 
 from autograder import authoring, wire
