@@ -69,7 +69,10 @@ def check(notebook: Path, module: str | None, no_record: bool, cell_timeout: flo
 
 
 @main.command()
-def progress() -> None:
+@click.option("--html", "html_out", type=click.Path(dir_okay=False), is_flag=False,
+              flag_value="", default=None,
+              help="Also write a self-contained HTML dashboard to this file (alone: progress.html in your data directory).")
+def progress(html_out: str | None) -> None:
     """Your best score and last attempt for every module."""
     from autograder.progress import store_path, summary
 
@@ -81,6 +84,11 @@ def progress() -> None:
         t.add_row(row.module, best, str(row.attempts), row.last or "never")
     console.print(t)
     console.print(f"[dim]record: {store_path()}[/]")
+    if html_out is not None:
+        from autograder import dashboard
+
+        written = dashboard.write(Path(html_out) if html_out else store_path().with_name("progress.html"))
+        console.print(f"dashboard: {written.resolve().as_uri()}")
 
 
 @main.command()
