@@ -8,8 +8,12 @@ the functions in this package; tests call the functions directly.
 __version__ = "0.1.0"
 
 
-def check(notebook=None, **kwargs):
-    """Save-and-check from inside a notebook: ``from autograder import check; check()``."""
+def check(notebook=None, **kwargs) -> None:
+    """Save-and-check from inside a notebook: ``from autograder import check; check()``.
+
+    Shows the per-question table and returns nothing (so the notebook shows no long repr);
+    ``autograder.selfcheck.check_notebook`` takes the same arguments and returns the result.
+    """
     from autograder.selfcheck import check_notebook
 
-    return check_notebook(notebook, **kwargs)
+    check_notebook(notebook, **kwargs)

@@ -86,17 +86,21 @@ def _current_notebook() -> Path:
 # the classic notebook has its own API). The time stamp keeps a copy of this output that was
 # saved into the file from saving again whenever the notebook is reopened.
 _SAVE_JS = """
-(function (node) {
+(function save(node, tries) {
   if (Date.now() / 1000 - %(stamp)d > 120) { return; }
   if (window.Jupyter && window.Jupyter.notebook && window.Jupyter.notebook.save_checkpoint) {
     window.Jupyter.notebook.save_checkpoint();
     return;
   }
+  // The output is rendered before it is attached to the page: wait for its notebook panel.
   var panel = node && node.closest ? node.closest('.jp-NotebookPanel') : null;
-  var button = panel && panel.querySelector('[data-command="docmanager:save"]');
-  if (!button) { return; }
-  button.dispatchEvent(new MouseEvent('mousedown', {bubbles: true, cancelable: true, button: 0}));
-})(typeof element !== 'undefined' && element && element.jquery ? element[0] : (typeof element !== 'undefined' ? element : null));
+  if (!panel) {
+    if (tries > 0) { setTimeout(function () { save(node, tries - 1); }, 100); }
+    return;
+  }
+  var button = panel.querySelector('[data-command="docmanager:save"]');
+  if (button) { button.click(); }
+})(typeof element === 'undefined' ? null : (element && element.jquery ? element[0] : element), 50);
 """
 
 
@@ -143,6 +147,8 @@ def check_notebook(notebook: str | Path | None = None, *, save: bool = True, **k
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist; save the notebook first")
     console = Console()
+    if console.is_jupyter:
+        console.width = 100  # JupyterLab's output area is narrower than rich's default of 115
     saved = save and save_current(path)
     age = time.time() - path.stat().st_mtime
     if not saved and age > 60:

@@ -1,0 +1,207 @@
+"""The learner's JupyterLab, driven in a real browser: does `check()` save and grade what is on screen?
+
+Chromium is Debian's (`apt-get install chromium`, installed by `.ci/run`); Playwright drives it
+through ``executable_path`` and never downloads a browser. Without Chromium or Playwright the test
+skips on a developer machine and fails in CI (``CI=true``).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import nbformat
+import pytest
+from moduletools import source, with_answer
+
+from autograder import authoring, dashboard, progress
+from autograder.workspace import prepare
+
+pytestmark = [pytest.mark.browser, pytest.mark.platform]
+
+CHROMIUM = os.environ.get("COURSE_CHROMIUM", "/usr/bin/chromium")
+MODULE, NOTEBOOK = "00-getting-started", "getting-started.ipynb"
+# Right only when X is Y, as in the visible assert; the hidden tests catch it.
+PAIRWISE_VISIBLE_ONLY = (
+    "def pairwise_sq_dists(X, Y):\n"
+    "    X, Y = np.asarray(X, float), np.asarray(Y, float)\n"
+    "    return (X**2).sum(1)[None, :] - 2 * X @ Y.T + (Y**2).sum(1)[:, None]\n"
+)
+WAIT_MS = 60_000  # the longest any single step may take on a busy 2-core CI machine
+
+
+def _browser_or_skip():
+    """Playwright's sync API, or a skip (a failure in CI) saying what is missing."""
+    missing = None
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        missing = "the playwright package is not installed (pip install -e '.[dev]')"
+    if missing is None and not (Path(CHROMIUM).is_file() and os.access(CHROMIUM, os.X_OK)):
+        missing = f"no Chromium at {CHROMIUM} (apt-get install chromium, or set COURSE_CHROMIUM)"
+    if missing:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"browser test cannot run in CI: {missing}")
+        pytest.skip(missing)
+    return sync_playwright
+
+
+def _answer(exercise: str) -> str:
+    """The reference answer of an exercise, without nbgrader's solution markers."""
+    cell = next(c for c in source(MODULE, NOTEBOOK).cells if authoring.nbgrader_meta(c).get("grade_id") == exercise)
+    lines = [ln for ln in cell.source.splitlines() if ln.strip() not in (authoring.BEGIN_SOLUTION, authoring.END_SOLUTION)]
+    return "\n".join(lines)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def lab(tmp_path):
+    """JupyterLab on a free local port with a token, serving a fresh workspace; killed afterwards."""
+    workspace, _ = prepare(tmp_path / "workspace")
+    config = tmp_path / "jupyter-config"
+    (config / "labconfig").mkdir(parents=True)
+    # No "would you like news?" toast over the notebook.
+    (config / "labconfig" / "page_config.json").write_text(
+        '{"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": true}}'
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JPY_", "JUPYTER"))}
+    env.pop("MPLBACKEND", None)  # the suite's Agg backend would hide figures: let the kernel use inline
+    env.update(
+        COURSE_PROFILE="quick",
+        AUTOGRADER_HOME=str(tmp_path / "autograder-home"),
+        JUPYTER_CONFIG_DIR=str(config),
+        JUPYTER_RUNTIME_DIR=str(tmp_path / "jupyter-runtime"),
+        JUPYTER_DATA_DIR=str(tmp_path / "jupyter-data"),
+        JUPYTERLAB_SETTINGS_DIR=str(tmp_path / "lab-settings"),
+        JUPYTERLAB_WORKSPACES_DIR=str(tmp_path / "lab-workspaces"),
+        IPYTHONDIR=str(tmp_path / "ipython"),
+    )
+    port, token = _free_port(), secrets.token_hex(16)
+    log = (tmp_path / "jupyterlab.log").open("wb")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ServerApp.ip=127.0.0.1",
+         f"--ServerApp.port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
+         f"--ServerApp.root_dir={workspace}", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
+        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + WAIT_MS / 1000
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2).close()
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"JupyterLab did not start; its log:\n{(tmp_path / 'jupyterlab.log').read_text()[-3000:]}")
+                time.sleep(0.3)
+        yield workspace, base, token
+    finally:
+        # The server, its kernels and their grading kernels share one process group.
+        try:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=10)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            pass
+        try:
+            os.killpg(server.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        server.wait()
+        log.close()
+
+
+def test_check_in_jupyterlab_saves_and_shows_the_scores(lab, tmp_path):
+    """Edit a notebook in the browser, run all, call check(): is the unsaved edit graded, inline?"""
+    sync_playwright = _browser_or_skip()
+    workspace, base, token = lab
+    mine = workspace / MODULE / NOTEBOOK
+    # Saved on disk before the page opens: the moving average, and pairwise distances that pass
+    # the visible asserts only. Typed in the page and never saved by hand: the softmax.
+    nb = with_answer(nbformat.read(str(mine), as_version=4), "ex-moving-average", _answer("ex-moving-average"))
+    nbformat.write(with_answer(nb, "ex-pairwise", PAIRWISE_VISIBLE_ONLY), str(mine))
+    points = authoring.test_points(source(MODULE, NOTEBOOK))
+    expected = points["test-softmax"] + points["test-moving-average"]
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(WAIT_MS)
+            page.goto(f"{base}/lab/tree/{MODULE}/{NOTEBOOK}?token={token}")
+            page.wait_for_selector(".jp-NotebookPanel .jp-Notebook-ExecutionIndicator[data-status='idle']")
+            cells = page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell")
+            ex = next(i for i, c in enumerate(source(MODULE, NOTEBOOK).cells) if authoring.nbgrader_meta(c).get("grade_id") == "ex-softmax")
+
+            editor = cells.nth(ex).locator(".cm-content")
+            editor.click()
+            page.keyboard.press("Control+a")
+            page.keyboard.insert_text(_answer("ex-softmax"))
+            page.keyboard.press("Escape")
+
+            cells.last.click()
+            page.keyboard.press("Escape")
+            page.keyboard.press("b")  # a new code cell below the last one
+            page.keyboard.press("Enter")
+            page.keyboard.insert_text("from autograder import check; check()")
+            page.keyboard.press("Escape")
+
+            page.get_by_role("menuitem", name="Run", exact=True).click()
+            page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+
+            output = cells.last.locator(".jp-OutputArea")
+            title = f"{MODULE} / {NOTEBOOK}: {expected:g} / {sum(points.values()):g}"
+            output.get_by_text(title).wait_for()
+            text = output.inner_text()
+            figures = page.locator(".jp-OutputArea .jp-RenderedImage img").count()
+        finally:
+            # What the learner saw, kept for a human to look at (also when a step timed out).
+            page.screenshot(path=str(tmp_path / "check-in-jupyterlab.png"), full_page=True)
+            browser.close()
+
+    rows = {q: next((ln for ln in text.splitlines() if f" {q} " in ln), "") for q in points}
+    assert "3/3" in rows["test-softmax"] and "passed" in rows["test-softmax"], text
+    assert "0/3" in rows["test-pairwise"] and "failed" in rows["test-pairwise"], text
+    assert "2/2" in rows["test-moving-average"] and "passed" in rows["test-moving-average"], text
+    assert "NotebookResult(" not in text, "check() should show the table, not a long repr"
+    assert figures >= 1, "the notebook's figure did not render as an image"
+    saved = nbformat.read(str(mine), as_version=4)
+    typed = next(c.source for c in saved.cells if authoring.nbgrader_meta(c).get("grade_id") == "ex-softmax")
+    assert typed.strip() == _answer("ex-softmax").strip(), "the typed softmax is not in the saved file"
+    assert any("check()" in c.source for c in saved.cells), "check() did not save the notebook"
+
+
+def test_progress_dashboard_renders_offline(tmp_path):
+    """Does the HTML dashboard show its table and chart while asking the network for nothing?"""
+    sync_playwright = _browser_or_skip()
+    store = tmp_path / "progress.sqlite"
+    progress.record(progress.Attempt(MODULE, NOTEBOOK, 5, 8, "graded", "/x", "2026-01-05T10:00:00+00:00"), store)
+    progress.record(progress.Attempt(MODULE, NOTEBOOK, 8, 8, "graded", "/x", "2026-01-06T10:00:00+00:00"), store)
+    page_file = dashboard.write(tmp_path / "progress.html", store)
+    requested: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True)
+        try:
+            page = browser.new_page()
+            page.on("request", lambda r: requested.append(r.url))
+            page.goto(page_file.as_uri())
+            chart_box = page.locator("figure svg").bounding_box()
+            row = page.locator("tr", has_text=MODULE).inner_text()
+            page.screenshot(path=str(tmp_path / "progress.png"), full_page=True)
+        finally:
+            browser.close()
+    assert requested == [page_file.as_uri()], f"the page fetched more than itself: {requested}"
+    assert chart_box and chart_box["width"] > 300 and chart_box["height"] > 100, chart_box
+    assert "8 / 8" in row, row
