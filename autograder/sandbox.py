@@ -377,38 +377,54 @@ def seed_matplotlib(target: Path, uid: int | None = None) -> None:
         pass
 
 
-def _processes_of(uid: int) -> int:
-    count = 0
+def _pids_of(uid: int) -> list[int]:
+    """Live (not zombie) processes of ``uid``."""
+    found = []
     for name in os.listdir("/proc"):
         if name.isdigit():
             try:
-                count += os.stat(f"/proc/{name}").st_uid == uid
-            except OSError:
+                if os.stat(f"/proc/{name}").st_uid == uid:
+                    with open(f"/proc/{name}/stat", "rb") as handle:
+                        if handle.read().rsplit(b")", 1)[1].split()[0] != b"Z":
+                            found.append(int(name))
+            except (OSError, IndexError):
                 pass
-    return count
+    return found
 
 
-def kill_user(uid: int, rounds: int = 5) -> None:
-    """SIGKILL every process of ``uid`` (we are root): a child takes that uid and kills -1, which
-    reaches each process of the user, whatever session or namespace it moved to."""
+def _processes_of(uid: int) -> int:
+    return len(_pids_of(uid))
+
+
+def kill_user(uid: int, rounds: int = 50) -> None:
+    """SIGKILL every process of ``uid`` (we are root), whatever session or namespace it moved to.
+    A killed process cannot fork again, so a few rounds of scan-and-kill reach a fork bomb too;
+    past three rounds a child takes the uid and kills -1 (every process of that user at once)."""
     import signal
     import time
 
-    for _ in range(rounds):
-        pid = os.fork()
-        if pid == 0:
-            try:
-                os.setgroups([])
-                os.setresgid(uid, uid, uid)
-                os.setresuid(uid, uid, uid)
-                os.kill(-1, signal.SIGKILL)
-            except BaseException:
-                os._exit(1)
-            os._exit(0)
-        os.waitpid(pid, 0)
-        if not _processes_of(uid):
+    for round_ in range(rounds):
+        pids = _pids_of(uid)
+        if not pids:
             return
-        time.sleep(0.02)
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        if round_ >= 3:
+            child = os.fork()
+            if child == 0:
+                try:
+                    os.setgroups([])
+                    os.setresgid(uid, uid, uid)
+                    os.setresuid(uid, uid, uid)
+                    os.kill(-1, signal.SIGKILL)
+                except BaseException:
+                    os._exit(1)
+                os._exit(0)
+            os.waitpid(child, 0)
+        time.sleep(0.005 * (round_ + 1))
 
 
 # --- inside: the kernel confines itself ------------------------------------------------------
