@@ -117,18 +117,23 @@ def train(
     *,
     weight_decay: float = 0.0,
     clip: float = 1.0,
+    progress: bool | None = None,
 ) -> TrainResult:
     """AdamW on the parameters of ``module`` that require a gradient, and on nothing else.
 
     ``sample(step)`` returns a batch, ``loss_fn(module, batch)`` a scalar loss. The learning rate
-    follows a cosine from ``lr`` to ``lr / 10``; gradients are clipped to norm ``clip``.
+    follows a cosine from ``lr`` to ``lr / 10``; gradients are clipped to norm ``clip``. A progress
+    bar counts the steps (``progress=None``: shown except under the quick profile).
     """
+    from course.runtime import progress_bar
+
     params = [p for p in module.parameters() if p.requires_grad]
     if not params:
         raise ValueError("the module has no trainable parameter: nothing to train")
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     result = TrainResult(trainable=sum(p.numel() for p in params))
     start = time.perf_counter()
+    bar = progress_bar(steps, f"training {result.trainable:,} parameters", show=progress, leave=False)
     for step in range(steps):
         for group in opt.param_groups:
             group["lr"] = lr * (0.1 + 0.45 * (1 + math.cos(math.pi * step / max(steps, 1))))
@@ -138,6 +143,9 @@ def train(
         torch.nn.utils.clip_grad_norm_(params, clip)
         opt.step()
         result.losses.append(float(loss.detach()))
+        bar.set_postfix(loss=f"{result.losses[-1]:.3f}", refresh=False)
+        bar.update()
+    bar.close()
     result.seconds = time.perf_counter() - start
     return result
 

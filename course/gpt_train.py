@@ -199,8 +199,14 @@ def train(
     device=None,
     *,
     log=print,
+    progress: bool | None = None,
 ) -> History:
-    """Train ``model`` in place; returns the history of evaluations (step, seconds, losses, speed)."""
+    """Train ``model`` in place; returns the history of evaluations (step, seconds, losses, speed).
+
+    A progress bar counts the steps (``progress=None``: shown except under the quick profile).
+    """
+    from course.runtime import progress_bar
+
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if tc.threads:
         torch.set_num_threads(tc.threads)
@@ -223,6 +229,7 @@ def train(
     tokens = 0
     train_seconds = 0.0  # time in optimisation steps, evaluations excluded
     start = time.perf_counter()
+    bar = progress_bar(tc.max_steps, "training", show=progress)
     for step in range(tc.max_steps + 1):
         last = step == tc.max_steps or (
             tc.time_limit is not None and train_seconds >= tc.time_limit
@@ -242,10 +249,12 @@ def train(
                 tokens_per_s=round(tok_s, 1),
                 mfu=None if mfu is None else round(mfu, 4),
             )
-            log(
-                f"step {step:5d} | {train_seconds:7.1f} s | train {tr:.4f} | val {val:.4f} | "
-                f"{tok_s:9.0f} tok/s" + (f" | MFU {100 * mfu:.1f}%" if mfu is not None else "")
-            )
+            bar.set_postfix(train=f"{tr:.3f}", val=f"{val:.3f}", refresh=False)
+            with bar.external_write_mode():  # a terminal bar is redrawn under the line
+                log(
+                    f"step {step:5d} | {train_seconds:7.1f} s | train {tr:.4f} | val {val:.4f} | "
+                    f"{tok_s:9.0f} tok/s" + (f" | MFU {100 * mfu:.1f}%" if mfu is not None else "")
+                )
         if last:
             break
         t0 = time.perf_counter()
@@ -266,6 +275,8 @@ def train(
             torch.cuda.synchronize()
         train_seconds += time.perf_counter() - t0
         tokens += x.numel()
+        bar.update()
+    bar.close()
     return hist
 
 
