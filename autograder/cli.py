@@ -148,18 +148,13 @@ def lab(workspace: Path | None, no_browser: bool, prepare_only: bool) -> None:
     """Copy the course into your workspace (never overwriting your work) and open JupyterLab."""
     import os
 
-    from autograder.workspace import prepare
+    from autograder.workspace import lab_command, prepare
 
     where, added = prepare(workspace)
     console.print(f"workspace: {where} ({len(added)} new files)")
     if prepare_only:
         return
-    args = [sys.executable, "-m", "jupyterlab", f"--notebook-dir={where}"]
-    if (where / "README.md").exists():
-        args.append(str(where / "README.md"))
-    if no_browser:
-        args.append("--no-browser")
-    os.execv(sys.executable, args)
+    os.execv(sys.executable, lab_command(where, open_browser=not no_browser))
 
 
 if __name__ == "__main__":

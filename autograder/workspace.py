@@ -6,8 +6,10 @@ their answers. Copying never overwrites: a notebook already in the workspace is 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import sys
 from pathlib import Path
 
 from autograder import paths
@@ -37,3 +39,28 @@ def prepare(workspace: Path | None = None) -> tuple[Path, list[Path]]:
             shutil.copy2(item, target)
             added.append(target)
     return workspace, added
+
+
+# Defaults for the course's JupyterLab (the learner's own settings still win): Markdown files open
+# rendered, so the syllabus (README.md) is a page with links, not source text.
+LAB_SETTINGS = {"@jupyterlab/docmanager-extension:plugin": {"defaultViewers": {"markdown": "Markdown Preview"}}}
+
+
+def lab_settings_dir() -> Path:
+    """A JupyterLab application-settings folder holding the course's ``overrides.json``."""
+    folder = paths.home() / "lab-settings"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "overrides.json").write_text(json.dumps(LAB_SETTINGS, indent=2) + "\n")
+    return folder
+
+
+def lab_command(workspace: Path, *, open_browser: bool = True) -> list[str]:
+    """The command that serves ``workspace`` in JupyterLab and opens it on the syllabus."""
+    workspace = Path(workspace).resolve()
+    args = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={workspace}",
+            f"--LabApp.app_settings_dir={lab_settings_dir()}"]
+    if (workspace / "README.md").exists():
+        args.append(str(workspace / "README.md"))
+    if not open_browser:
+        args.append("--no-browser")
+    return args

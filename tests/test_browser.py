@@ -12,7 +12,6 @@ import secrets
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -21,8 +20,8 @@ import nbformat
 import pytest
 from moduletools import source, with_answer
 
-from autograder import authoring, dashboard, progress
-from autograder.workspace import prepare
+from autograder import authoring, dashboard, paths, progress
+from autograder.workspace import lab_command, prepare
 
 pytestmark = [pytest.mark.browser, pytest.mark.platform]
 
@@ -90,12 +89,12 @@ def lab(tmp_path):
     )
     port, token = _free_port(), secrets.token_hex(16)
     log = (tmp_path / "jupyterlab.log").open("wb")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ServerApp.ip=127.0.0.1",
-         f"--ServerApp.port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
-         f"--ServerApp.root_dir={workspace}", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
+    # The command `autograder lab` runs, on a private port, with a token and without a browser.
+    command = lab_command(workspace, open_browser=False) + [
+        "--allow-root", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
+        f"--IdentityProvider.token={token}", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+    ]
+    server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + WAIT_MS / 1000
@@ -140,7 +139,12 @@ def test_check_in_jupyterlab_saves_and_shows_the_scores(lab, tmp_path):
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.set_default_timeout(WAIT_MS)
-            page.goto(f"{base}/lab/tree/{MODULE}/{NOTEBOOK}?token={token}")
+            # Where `autograder lab` lands: the syllabus, rendered, one linked row per module.
+            page.goto(f"{base}/lab/tree/README.md?token={token}")
+            syllabus = page.locator(".jp-RenderedMarkdown table")
+            syllabus.wait_for()
+            modules = syllabus.locator("tbody tr").count()
+            syllabus.get_by_role("link", name="00 Getting started").click()
             page.wait_for_selector(".jp-NotebookPanel .jp-Notebook-ExecutionIndicator[data-status='idle']")
             cells = page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell")
             ex = next(i for i, c in enumerate(source(MODULE, NOTEBOOK).cells) if authoring.nbgrader_meta(c).get("grade_id") == "ex-softmax")
@@ -175,6 +179,7 @@ def test_check_in_jupyterlab_saves_and_shows_the_scores(lab, tmp_path):
     assert "3/3" in rows["test-softmax"] and "passed" in rows["test-softmax"], text
     assert "0/3" in rows["test-pairwise"] and "failed" in rows["test-pairwise"], text
     assert "2/2" in rows["test-moving-average"] and "passed" in rows["test-moving-average"], text
+    assert modules == len(paths.modules()), "the syllabus should list every module"
     assert "NotebookResult(" not in text, "check() should show the table, not a long repr"
     assert figures >= 1, "the notebook's figure did not render as an image"
     saved = nbformat.read(str(mine), as_version=4)

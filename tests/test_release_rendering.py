@@ -7,6 +7,7 @@ every released notebook without a browser.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -160,3 +161,19 @@ def test_validate_passes_a_finished_notebook(tmp_path):
         if authoring.is_solution(cell):
             nb = with_answer(nb, authoring.nbgrader_meta(cell)["grade_id"], cell.source)
     assert validate(nb, tmp_path, notebook) == {}
+
+
+def test_lab_opens_the_syllabus_rendered(tmp_path):
+    """`autograder lab` serves the workspace and opens README.md as a page (Markdown Preview)."""
+    import json
+
+    from autograder.workspace import lab_command, prepare
+
+    workspace, _ = prepare(tmp_path / "ws")
+    args = lab_command(workspace, open_browser=False)
+    assert args[1:3] == ["-m", "jupyterlab"] and f"--ServerApp.root_dir={workspace.resolve()}" in args
+    assert args[-2:] == [str(workspace.resolve() / "README.md"), "--no-browser"]
+    settings = next(a.split("=", 1)[1] for a in args if a.startswith("--LabApp.app_settings_dir="))
+    overrides = json.loads((Path(settings) / "overrides.json").read_text())
+    viewers = overrides["@jupyterlab/docmanager-extension:plugin"]["defaultViewers"]
+    assert viewers["markdown"] == "Markdown Preview"
