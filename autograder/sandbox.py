@@ -233,7 +233,14 @@ def sandbox_root() -> Path:
         root = Path(tempfile.mkdtemp(prefix="autograder-sandbox-"))
         root.chmod(0o711)  # kernels may pass through, not list it
         _ROOT[pid] = root
-        atexit.register(lambda: os.getpid() == pid and shutil.rmtree(root, ignore_errors=True))
+        def remove() -> None:
+            if os.getpid() == pid:
+                shutil.rmtree(root, ignore_errors=True)
+
+        atexit.register(remove)
+        from multiprocessing import util
+
+        util.Finalize(None, remove, exitpriority=10)  # worker processes skip atexit; after the pool (100)
     return _ROOT[pid]
 
 
