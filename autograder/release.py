@@ -45,12 +45,29 @@ def _generate(module: str, release_dir: Path, scratch: Path) -> None:
         raise ReleaseError(f"nbgrader could not release {module}:\n{log.strip()}")
 
 
+def _refuse_malformed(modules: list[str]) -> None:
+    """Release nothing from a solution notebook that breaks the authoring rules (a test cell the
+    judge could not run, an exercise without tests...)."""
+    import nbformat
+
+    from autograder import authoring
+
+    problems = []
+    for module in modules:
+        for notebook in sorted((paths.SOLUTIONS / module).glob("*.ipynb")):
+            for problem in authoring.validate(nbformat.read(str(notebook), as_version=4)):
+                problems.append(f"{module}/{notebook.name}: {problem}")
+    if problems:
+        raise ReleaseError("the solution notebooks break the authoring rules:\n" + "\n".join(problems))
+
+
 def release(modules: list[str] | None = None, *, course_dir: Path = paths.COURSE) -> list[str]:
     """Regenerate ``course/<module>/`` for each module (all when ``modules`` is empty).
 
     Returns the module ids released.
     """
     chosen = [paths.resolve_module(m) for m in modules] if modules else paths.modules()
+    _refuse_malformed(chosen)
     with tempfile.TemporaryDirectory(prefix="autograder-release-") as tmp:
         tmp_path = Path(tmp)
         for module in chosen:
