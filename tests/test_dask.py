@@ -144,15 +144,21 @@ def test_worker_killed_mid_batch_costs_a_retry_not_the_batch(tmp_path_factory, t
         victim, rows_before = None, None
         with cluster.client() as client:
             deadline = time.monotonic() + 180
+            # (a lambda: Dask sends it by value; the scheduler cannot import this test module)
+            finished_tasks = lambda dask_scheduler: sum(ts.state == "memory" for ts in dask_scheduler.tasks.values())  # noqa: E731
             while victim is None and time.monotonic() < deadline and batch.poll() is None:
                 busy = [w for w, tasks in client.processing().items() if tasks]
                 rows_before = len(records.rows())
-                if busy and rows_before >= 1:
+                # Mid-batch: a submission is done (recorded, or its result waiting for the grader)
+                # and a worker is on another one.
+                if busy and (rows_before or client.run_on_scheduler(finished_tasks)):
                     pid = client.run(os.getpid, workers=busy[:1])[busy[0]]
                     victim = next(w for w in cluster.workers if w.pid == os.getpgid(pid))
                     os.killpg(victim.pid, signal.SIGKILL)  # the worker, its nanny, its kernels
                 time.sleep(0.1)
-        assert victim is not None, "no worker was busy mid-batch to kill"
+        if victim is None:
+            batch.kill()
+            pytest.fail(f"no worker was busy mid-batch to kill; the batch said: {batch.communicate()[1][-3000:]}")
         assert rows_before < len(students), "the kill came too late to test anything"
         stdout, stderr = batch.communicate(timeout=300)
         assert batch.returncode == 0, stderr
