@@ -37,7 +37,7 @@ from nbformat import NotebookNode
 
 from autograder import authoring, wire
 
-MAX_REPLY_CHARS = 256 * 1024 * 1024  # one answer from the kernel (text of the JSON)
+MAX_REPLY_CHARS = 64 * 1024 * 1024  # one answer from the kernel (text of the JSON); model state dicts are a few MB
 AGENT = "__import__('autograder.agent', fromlist=['dispatch'])"
 
 

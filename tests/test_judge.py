@@ -231,3 +231,37 @@ def test_deep_nesting_is_refused():
         value = [value]
     with pytest.raises(wire.WireError):
         _judge_decode(value)
+
+
+# --- student code that misbehaves while the judge calls it ---------------------------------------
+
+
+def _solution_with(exercise: str, code: str):
+    return with_answer(f.solution(), exercise, code)
+
+
+def test_a_call_that_never_returns_times_out_that_test_only():
+    nb = _solution_with("ex-softmax", "def softmax(z, axis=-1):\n    while True:\n        pass")
+    from autograder.execute import Limits
+
+    result = grade_notebook(nb, module=f.MODULE, notebook=f.NOTEBOOK, limits=Limits(cell_timeout=4, notebook_timeout=60))
+    assert result.status == "timeout" and "interrupted" in result.reason, result.reason
+    assert result.cells["test-softmax"].score == 0 and result.cells["test-softmax"].message == "timed out"
+    assert result.score == f.MAX - 3  # the later exercises are still graded
+
+
+def test_a_kernel_that_exits_while_called_is_reported_dead():
+    nb = _solution_with("ex-pairwise", "import os\ndef pairwise_sq_dists(X, Y):\n    os._exit(3)")
+    result = grade_notebook(nb, module=f.MODULE, notebook=f.NOTEBOOK)
+    assert result.status == "kernel_died" and result.reason, result
+    assert result.cells["test-softmax"].passed and result.score == 3
+
+
+def test_a_huge_answer_is_refused_not_swallowed(monkeypatch):
+    from autograder import judge
+
+    monkeypatch.setattr(judge, "MAX_REPLY_CHARS", 1_000_000)
+    nb = _solution_with("ex-softmax", "import numpy as np\ndef softmax(z, axis=-1):\n    return np.zeros(10_000_000)")
+    result = grade_notebook(nb, module=f.MODULE, notebook=f.NOTEBOOK)
+    assert result.status == "graded" and result.score == f.MAX - 3
+    assert "too large" in result.cells["test-softmax"].message
