@@ -29,6 +29,11 @@ def identify(notebook: Path) -> tuple[str, str]:
     )
 
 
+# Set while a self-check grades; COURSE_* variables reach the grading kernel, sandboxed or not. A
+# saved notebook that calls check() must not start another check of itself from inside its grading.
+RUNNING = "COURSE_SELF_CHECK_RUNNING"
+
+
 def run_check(
     notebook: str | Path,
     *,
@@ -50,7 +55,15 @@ def run_check(
         name = notebooks[0]
     limits = Limits(cell_timeout, notebook_timeout, sandbox=sandbox or SandboxConfig.from_env())
     decide(limits.sandbox)  # --require-sandbox: an error without bubblewrap; else one warning
-    result = grade_notebook(path, module=mod, notebook=name, limits=limits)
+    previous = os.environ.get(RUNNING)
+    os.environ[RUNNING] = "1"  # the grading kernel inherits it: a check() cell there does nothing
+    try:
+        result = grade_notebook(path, module=mod, notebook=name, limits=limits)
+    finally:
+        if previous is None:
+            os.environ.pop(RUNNING, None)
+        else:
+            os.environ[RUNNING] = previous
     if record:
         progress.record(
             progress.Attempt(mod, name, result.score, result.max_score, result.status, str(path.resolve()), progress.now())
@@ -135,7 +148,7 @@ def save_current(path: Path, timeout: float = 10.0) -> bool:
     return saved
 
 
-def check_notebook(notebook: str | Path | None = None, *, save: bool = True, **kwargs) -> NotebookResult:
+def check_notebook(notebook: str | Path | None = None, *, save: bool = True, **kwargs) -> NotebookResult | None:
     """In a notebook: ``from autograder import check; check()`` saves, then grades the saved file.
 
     Saving works in JupyterLab (and Notebook 7) for the notebook the kernel belongs to; elsewhere,
@@ -143,6 +156,9 @@ def check_notebook(notebook: str | Path | None = None, *, save: bool = True, **k
     """
     from rich.console import Console
 
+    if os.environ.get(RUNNING):
+        print("check() skipped: this notebook is itself being checked")
+        return None
     path = Path(notebook) if notebook else _current_notebook()
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist; save the notebook first")

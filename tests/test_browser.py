@@ -66,7 +66,12 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def lab(tmp_path):
+def sync_playwright():
+    return _browser_or_skip()
+
+
+@pytest.fixture
+def lab(tmp_path, sync_playwright):
     """JupyterLab on a free local port with a token, serving a fresh workspace; killed afterwards."""
     workspace, _ = prepare(tmp_path / "workspace")
     config = tmp_path / "jupyter-config"
@@ -122,9 +127,8 @@ def lab(tmp_path):
         log.close()
 
 
-def test_check_in_jupyterlab_saves_and_shows_the_scores(lab, tmp_path):
+def test_check_in_jupyterlab_saves_and_shows_the_scores(lab, sync_playwright, tmp_path):
     """Edit a notebook in the browser, run all, call check(): is the unsaved edit graded, inline?"""
-    sync_playwright = _browser_or_skip()
     workspace, base, token = lab
     mine = workspace / MODULE / NOTEBOOK
     # Saved on disk before the page opens: the moving average, and pairwise distances that pass
@@ -188,9 +192,8 @@ def test_check_in_jupyterlab_saves_and_shows_the_scores(lab, tmp_path):
     assert any("check()" in c.source for c in saved.cells), "check() did not save the notebook"
 
 
-def test_progress_dashboard_renders_offline(tmp_path):
+def test_progress_dashboard_renders_offline(sync_playwright, tmp_path):
     """Does the HTML dashboard show its table and chart while asking the network for nothing?"""
-    sync_playwright = _browser_or_skip()
     store = tmp_path / "progress.sqlite"
     progress.record(progress.Attempt(MODULE, NOTEBOOK, 5, 8, "graded", "/x", "2026-01-05T10:00:00+00:00"), store)
     progress.record(progress.Attempt(MODULE, NOTEBOOK, 8, 8, "graded", "/x", "2026-01-06T10:00:00+00:00"), store)
