@@ -129,6 +129,17 @@ def test_points(nb: NotebookNode) -> dict[str, float]:
     }
 
 
+def _bare_hidden_asserts(source: str) -> list[int]:
+    import ast
+
+    hidden = source.split(BEGIN_HIDDEN, 1)[1].split(END_HIDDEN, 1)[0]
+    try:
+        tree = ast.parse(hidden)
+    except SyntaxError:
+        return []
+    return sorted(n.lineno for n in ast.walk(tree) if isinstance(n, ast.Assert) and n.msg is None)
+
+
 def validate(nb: NotebookNode) -> list[str]:
     """Problems with a solution notebook, as sentences; an empty list means it follows the rules."""
     problems: list[str] = []
@@ -161,6 +172,9 @@ def validate(nb: NotebookNode) -> list[str]:
             pending_solution = None
             if BEGIN_HIDDEN not in cell.source:
                 problems.append(f"test cell {gid!r} has no hidden tests")
+            elif _bare_hidden_asserts(cell.source):
+                problems.append(f"test cell {gid!r}: a hidden assert without a message (feedback shows the "
+                                f"message, never the code) on line {_bare_hidden_asserts(cell.source)[0]} of its hidden block")
         elif cell.cell_type == "code" and BEGIN_SOLUTION in cell.source:
             problems.append(f"cell {index} has a SOLUTION region but is not a solution cell")
     if pending_solution:

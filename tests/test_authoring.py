@@ -7,7 +7,7 @@ def good():
     return a.notebook([
         a.markdown("# t"),
         a.solution("ex-f", "def f():\n    ### BEGIN SOLUTION\n    return 1\n    ### END SOLUTION"),
-        a.tests("test-f", "assert f() == 1\n### BEGIN HIDDEN TESTS\nassert f() == 1\n### END HIDDEN TESTS", 1),
+        a.tests("test-f", "assert f() == 1\n### BEGIN HIDDEN TESTS\nassert f() == 1, 'f() must be 1'\n### END HIDDEN TESTS", 1),
     ])
 
 
@@ -28,6 +28,13 @@ def test_validate_names_each_problem():
     assert "'ex-g' has no test cell" in problems
 
 
+def test_hidden_asserts_carry_a_message():
+    """Feedback shows a failed hidden test's message, never its code: a bare assert says nothing."""
+    nb = good()
+    nb.cells[2].source = nb.cells[2].source.replace("assert f() == 1, 'f() must be 1'", "assert f() == 1")
+    assert any("hidden assert without a message" in p for p in a.validate(nb))
+
+
 def test_validate_names_values_the_judge_cannot_see():
     """Test cells run in the judge: they may read the notebook's imports and the exercises'
     names, not a variable that an ordinary cell computed in the student's kernel."""
@@ -36,7 +43,7 @@ def test_validate_names_values_the_judge_cannot_see():
         a.code("data = np.arange(3)"),
         a.solution("ex-f", "def f(x):\n    ### BEGIN SOLUTION\n    return x\n    ### END SOLUTION"),
         a.tests("test-f", "assert np.allclose(f(data), data)\nassert [f(k) for k in range(2)] == [0, 1]\n"
-                          "### BEGIN HIDDEN TESTS\nassert f(pi) == pi\n### END HIDDEN TESTS", 1),
+                          "### BEGIN HIDDEN TESTS\nassert f(pi) == pi, 'f(pi)'\n### END HIDDEN TESTS", 1),
     ])
     problems = a.validate(nb)
     assert len(problems) == 1 and "'test-f' reads data" in problems[0]
