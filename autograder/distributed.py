@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import os
 import shutil
 import tempfile
 import threading
@@ -30,6 +29,7 @@ from pathlib import Path
 
 from distributed import Client, as_completed
 from distributed.client import FutureCancelledError
+from distributed.comm.core import CommClosedError
 from distributed.diagnostics.plugin import WorkerPlugin
 from distributed.scheduler import KilledWorker
 
@@ -169,9 +169,7 @@ def grade_remote(payload: dict, key: str, limits: Limits, with_feedback: bool) -
                 notebooks[name].write_bytes(data)
         sub = Submission(payload["student"], payload["module"], notebooks, folder)
         with _module_files_of(key):
-            outcome = batch.grade_submission(sub, limits, with_feedback)
-    outcome["worker"] = os.uname().nodename
-    return outcome
+            return batch.grade_submission(sub, limits, with_feedback)
 
 
 # --- the main process -------------------------------------------------------------------------
@@ -194,53 +192,64 @@ def _payload(sub: Submission) -> dict:
 
 def run(todo: list[tuple[Submission, str]], limits: Limits, scheduler: str, with_feedback: bool) -> Iterator:
     """Like ``batch._run``: yield ``None`` once connected, then ``(outcome, digest, seconds)``
-    per submission as they complete, on the cluster at ``scheduler``."""
+    per submission as they complete, on the cluster at ``scheduler``.
+
+    Losing the scheduler ends the batch (``SchedulerUnreachable``) with what is done recorded:
+    that is no submission's fault, so it gets no row, and the same command resumes."""
     if not todo:
         yield None
         return
-    from autograder.batch import _crashed
-
     try:
         client = Client(scheduler, set_as_default=False)
     except OSError as error:
         raise SchedulerUnreachable(f"cannot reach the Dask scheduler at {scheduler}: {error}") from None
     with client:
-        module = todo[0][0].module
-        plugin = ModuleFiles.of(module)
-        client.register_plugin(plugin, name=plugin.name)
-        batch_tag = uuid.uuid4().hex[:8]
-        pending = iter(todo)
-        futures: dict = {}
-        completed = as_completed(loop=client.loop)
+        try:
+            yield from _stream(client, todo, limits, with_feedback)
+        except (CommClosedError, FutureCancelledError) as error:
+            raise SchedulerUnreachable(f"lost the Dask scheduler at {scheduler} mid-batch ({type(error).__name__}); "
+                                       "what is graded is recorded: rerun to grade the rest") from None
 
-        def submit(count: int) -> None:
-            for sub, dig in itertools.islice(pending, count):
-                future = client.submit(
-                    grade_remote, _payload(sub), plugin.key, limits, with_feedback,
-                    key=f"grade-{batch_tag}-{sub.student}", retries=TASK_RETRIES, pure=False,
-                )
-                futures[future] = (sub, dig)
-                completed.add(future)
 
-        # Notebooks are read as they are sent: a few per worker thread in flight, not the class.
-        window = _window(client)
-        submit(window)
-        yield None
-        for done, future in enumerate(completed, start=1):
-            sub, dig = futures.pop(future)
-            try:
-                outcome = future.result()
-            except KilledWorker:
-                outcome = _crashed(sub, "the grading worker died every time this submission ran on one")
-            except FutureCancelledError:
-                outcome = _crashed(sub, "the cluster cancelled this submission's task")
-            except Exception as error:
-                outcome = _crashed(sub, f"grader error: {type(error).__name__}: {error}")
-            future.release()
-            if done % 64 == 0:
-                window = _window(client)
-            submit(max(0, window - len(futures)))
-            yield outcome, dig, outcome.get("seconds", 0.0)
+def _stream(client: Client, todo: list[tuple[Submission, str]], limits: Limits, with_feedback: bool) -> Iterator:
+    from autograder.batch import _crashed
+
+    module = todo[0][0].module
+    plugin = ModuleFiles.of(module)
+    client.register_plugin(plugin, name=plugin.name)
+    batch_tag = uuid.uuid4().hex[:8]
+    pending = iter(todo)
+    futures: dict = {}
+    completed = as_completed(loop=client.loop)
+
+    def submit(count: int) -> None:
+        for sub, dig in itertools.islice(pending, count):
+            future = client.submit(
+                grade_remote, _payload(sub), plugin.key, limits, with_feedback,
+                key=f"grade-{batch_tag}-{sub.student}", retries=TASK_RETRIES, pure=False,
+            )
+            futures[future] = (sub, dig)
+            completed.add(future)
+
+    # Notebooks are read as they are sent: a few per worker thread in flight, not the class.
+    window = _window(client)
+    submit(window)
+    yield None
+    for done, future in enumerate(completed, start=1):
+        sub, dig = futures.pop(future)
+        try:
+            outcome = future.result()
+        except KilledWorker:
+            outcome = _crashed(sub, "the grading worker died every time this submission ran on one")
+        except (CommClosedError, FutureCancelledError):
+            raise
+        except Exception as error:
+            outcome = _crashed(sub, f"grader error: {type(error).__name__}: {error}")
+        future.release()
+        if done % 64 == 0:
+            window = _window(client)
+        submit(max(0, window - len(futures)))
+        yield outcome, dig, outcome.get("seconds", 0.0)
 
 
 def _window(client) -> int:

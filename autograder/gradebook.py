@@ -139,7 +139,11 @@ class NbgraderBook:
         have come first: stamp it here, or `nbgrader db upgrade` would migrate from scratch."""
         if inspect(self.gb.engine).has_table("alembic_version"):
             return
+        import logging
+
         import nbgrader
+
+        logging.getLogger("alembic").setLevel(logging.WARNING)  # its plugin set-up chatter under -v
         from alembic.script import ScriptDirectory
 
         # nbgrader's get_alembic_version() asks a subprocess (seconds); the scripts say it at once.

@@ -176,3 +176,41 @@ def test_worker_killed_mid_batch_costs_a_retry_not_the_batch(tmp_path_factory, t
 
     with Gradebook(postgres_url, "ml-to-lm") as gb:
         assert {s.student.id: s.score for s in gb.assignment_submissions("00-getting-started")} == expected
+
+
+def test_lost_scheduler_stops_the_batch_and_a_rerun_finishes_it(tmp_path_factory, tmp_path):
+    students = {f"s{i:02d}": f.solution() for i in range(12)}
+    root = f.nbgrader_layout(tmp_path / "subs", students)
+    out = tmp_path / "out"
+
+    def command(cluster):
+        return [sys.executable, "-m", "autograder.cli", "grade", str(root), "--module", "00", "--out", str(out),
+                "--scheduler", cluster.address]
+
+    first = Cluster(tmp_path_factory.mktemp("dask-lost"))
+    try:
+        first.add_workers(1)
+        batch = subprocess.Popen(command(first), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and batch.poll() is None:
+            if (out / "gradebook.db").exists() and Records(f"sqlite:///{out / 'gradebook.db'}").rows():
+                os.killpg(first.scheduler.pid, signal.SIGKILL)
+                break
+            time.sleep(0.1)
+        stdout, stderr = batch.communicate(timeout=300)
+    finally:
+        first.close()
+    before = len(Records(f"sqlite:///{out / 'gradebook.db'}").rows())
+    assert before < len(students), "the kill came too late to test anything"
+    assert batch.returncode == 1 and "lost the Dask scheduler" in stderr, stderr[-2000:]
+
+    second = Cluster(tmp_path_factory.mktemp("dask-again"))
+    try:
+        second.add_workers(1)
+        rerun = subprocess.run(command(second), capture_output=True, text=True, timeout=300)
+    finally:
+        second.close()
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"{len(students) - before} graded now, {before} unchanged" in rerun.stdout.replace("\n", " ")
+    rows = read_csv(out / "grades.csv")
+    assert sorted(rows) == sorted(students) and {r["score"] for r in rows.values()} == {"8"}
