@@ -35,8 +35,14 @@ def with_tests_replaced(nb, code):
 
 
 def duplicated(nb):
+    """Every cell twice (as copy-paste makes them: the copy gets an id of its own)."""
     nb = nbformat.from_dict(nb)
-    nb.cells = [nbformat.from_dict(c) for c in nb.cells for _ in range(2)]
+    cells = []
+    for cell in nb.cells:
+        copy = nbformat.from_dict(cell)
+        copy["id"] = f"{cell.get('id', 'cell')}-copy"
+        cells += [cell, copy]
+    nb.cells = cells
     return nb
 
 
