@@ -23,7 +23,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
 
-from autograder import authoring, paths, zygote
+from autograder import paths, zygote
 from autograder.sandbox import SandboxConfig, describe, new_box
 
 

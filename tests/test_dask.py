@@ -116,6 +116,7 @@ def test_edited_tests_travel_to_the_workers_and_regrade(cluster, tmp_path, monke
 def test_unreachable_scheduler_is_a_clear_error(tmp_path):
     import dask
     import distributed  # noqa: F401  (registers its config defaults first: leaving `config.set`
+
     # below would otherwise delete the whole `distributed` section, breaking later clients)
     from click.testing import CliRunner
 
