@@ -144,8 +144,13 @@ def _no_judge() -> bool:
     measuring the judge's cost only; a student's kernel tricks then work."""
     if os.environ.get("AUTOGRADER_JUDGE", "1") != "0":
         return False
-    log.warning("AUTOGRADER_JUDGE=0: graded tests run in the student's kernel, unprotected")
+    if not _warned:
+        _warned.append(True)
+        log.warning("AUTOGRADER_JUDGE=0: graded tests run in the student's kernel, unprotected")
     return True
+
+
+_warned: list[bool] = []
 
 
 def grade_notebook(

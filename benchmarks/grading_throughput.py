@@ -10,6 +10,10 @@ first N when 30 is not measured).
 
     python benchmarks/grading_throughput.py --n 30 200
 
+It also measures what the sandbox (bubblewrap, rlimits) and the judge (tests outside the kernel)
+cost per submission, against grading with both off (AUTOGRADER_SANDBOX=0 AUTOGRADER_JUDGE=0:
+no bubblewrap, tests in the kernel; the rlimits stay).
+
 The Dask cluster is started before the clock runs (a cluster is long-lived); the workers' own
 warm-up (imports, the kernel zygote) falls in the first timed batch on each cluster.
 """
@@ -120,6 +124,42 @@ def measure(n: int, work: Path, workers: int, dask_workers: int) -> dict:
     }
 
 
+PROTECTION = {  # environment of each variant: what the sandbox and the judge cost
+    "unprotected": {"AUTOGRADER_SANDBOX": "0", "AUTOGRADER_JUDGE": "0"},
+    "sandbox_only": {"AUTOGRADER_SANDBOX": "1", "AUTOGRADER_JUDGE": "0"},
+    "judge_only": {"AUTOGRADER_SANDBOX": "0", "AUTOGRADER_JUDGE": "1"},
+    "sandbox_and_judge": {"AUTOGRADER_SANDBOX": "1", "AUTOGRADER_JUDGE": "1"},
+}
+
+
+def overhead(n: int, work: Path, repeats: int = 2) -> dict:
+    """Per-submission cost of the sandbox and of the judge: one worker, N submissions, each
+    variant ``repeats`` times in turn (the best time counts)."""
+    subs = make_submissions(work / "subs", n)
+    saved = {k: os.environ.get(k) for k in ("AUTOGRADER_SANDBOX", "AUTOGRADER_JUDGE")}
+    best: dict[str, float] = {}
+    try:
+        for r in range(repeats):
+            for name, env in PROTECTION.items():
+                os.environ.update(env)
+                t = time_autograder(subs, work / f"out-{name}-{r}", 1)
+                best[name] = min(best.get(name, t), t)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    base = best["unprotected"]
+    return {
+        "n": n,
+        "workers": 1,
+        "seconds": {k: round(v, 2) for k, v in best.items()},
+        "per_submission_s": {k: round(v / n, 3) for k, v in best.items()},
+        "overhead_per_submission_ms": {k: round(1000 * (v - base) / n, 1) for k, v in best.items() if k != "unprotected"},
+    }
+
+
 def scaling(n: int, work: Path, max_workers: int) -> dict:
     """Dask cluster time and parallel efficiency (t1 / (k * tk)) for k = 1, 2, 4, ... workers."""
     counts = sorted({k for k in (1, 2, 4, 8, 16, 32, 64) if k < max_workers} | {max_workers})
@@ -143,6 +183,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=cpus, help="autograder workers, process pool (default: all cores)")
     parser.add_argument("--dask-workers", type=int, default=cpus, help="workers of the local Dask cluster (default: all cores)")
     parser.add_argument("--no-scaling", action="store_true", help="skip the Dask scaling series")
+    parser.add_argument("--overhead-n", type=int, default=30, help="submissions for the sandbox/judge overhead (0: skip)")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "grading_throughput.json")
     args = parser.parse_args()
 
@@ -161,12 +202,22 @@ def main() -> None:
         for k, seconds in scaled["dask_workers_s"].items():
             print(f"  {k:>3} workers: {seconds:>8.2f} s  {scaled['dask_workers_per_min'][k]:>7.1f}/min  "
                   f"efficiency {scaled['efficiency'][k]:.2f}")
+    cost = None
+    if args.overhead_n:
+        with tempfile.TemporaryDirectory(prefix="bench-overhead-") as tmp:
+            cost = overhead(args.overhead_n, Path(tmp))
+        print(f"Sandbox and judge, 1 worker, N = {cost['n']} (best of 2):")
+        for name, seconds in cost["seconds"].items():
+            extra = cost["overhead_per_submission_ms"].get(name)
+            more = "" if extra is None else f"  {extra:+.1f} ms per submission vs unprotected"
+            print(f"  {name:>18}: {seconds:>7.2f} s  {cost['per_submission_s'][name]:.3f} s each{more}")
     headline = next((r for r in runs if r["n"] == 30), runs[0])
     figures = {
         "cpus": cpus,
         "machine": platform.platform(),
         "runs": runs,
         "dask_scaling": scaled,
+        "sandbox_judge_overhead": cost,
         "speedup_vs_nbgrader": headline["speedup_vs_nbgrader"],
         "speedup_vs_nbgrader_n": headline["n"],
     }
