@@ -53,8 +53,9 @@ def _init_worker(env: dict[str, str]) -> None:
     global _POOL
     from multiprocessing import util
 
-    import nbconvert  # noqa: F401  (imported once per worker, not once per submission; the
-    # workers need nothing of nbgrader itself: 0.7 s of CPU less per worker)
+    # Imported once per worker, not once per submission. Workers need nothing of nbgrader
+    # itself (importing it cost 0.7 s of CPU per worker).
+    import nbconvert  # noqa: F401
 
     from autograder.execute import KernelPool
 
