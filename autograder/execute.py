@@ -262,7 +262,7 @@ async def _install_agent(client: NotebookClient, limits: Limits, out: Execution)
 async def _judge_cell(client: NotebookClient, judge, cell: NotebookNode, index: int, limits: Limits,
                       out: Execution) -> bool:
     """Run a graded test cell in the judge; False when the notebook cannot go on."""
-    from autograder.judge import Link
+    from autograder.judge import Link, alive
 
     timeout = client.timeout
     link = Link(client, asyncio.get_running_loop(), time.monotonic() + timeout)
@@ -273,7 +273,7 @@ async def _judge_cell(client: NotebookClient, judge, cell: NotebookNode, index: 
         cell.outputs = [nbformat.from_dict(o) for o in work.result()]
         out.ran.add(index)
         if any(o.get("ename") == "GraderError" and "died" in str(o.get("evalue")) for o in cell.outputs):
-            if not await _alive(client):
+            if not await alive(client):
                 out.status = "kernel_died"
                 out.reason = f"the kernel died in cell {index} (a crash or the memory limit)"
                 return False
@@ -286,16 +286,6 @@ async def _judge_cell(client: NotebookClient, judge, cell: NotebookNode, index: 
         out.reason = f"cell {index} ran past {timeout} s and the kernel did not stop when interrupted"
         return False
     return True
-
-
-async def _alive(client: NotebookClient) -> bool:
-    try:
-        alive = client.km.is_alive()
-        if asyncio.iscoroutine(alive):
-            alive = await alive
-        return bool(alive)
-    except Exception:
-        return False
 
 
 async def _recover(client: NotebookClient, wait: float = 5.0) -> bool:

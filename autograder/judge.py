@@ -278,7 +278,7 @@ class Link:
             try:
                 msg = await kc.shell_channel.get_msg(timeout=min(1.0, left))
             except Exception:  # queue.Empty: check the kernel is still there
-                if not await _alive(self.client):
+                if not await alive(self.client):
                     raise GraderError("the student's kernel died") from None
                 continue
             if msg.get("parent_header", {}).get("msg_id") == msg_id:
@@ -302,7 +302,8 @@ class Link:
         return answer
 
 
-async def _alive(client) -> bool:
+async def alive(client) -> bool:
+    """Whether the kernel behind an nbclient client still runs (sync or async kernel manager)."""
     try:
         alive = client.km.is_alive()
         if asyncio.iscoroutine(alive):

@@ -7,6 +7,7 @@ import time
 
 import nbformat
 import pytest
+from factories import running
 
 from autograder.execute import Kernel, Limits, execute
 
@@ -49,17 +50,6 @@ def test_processes_a_notebook_starts_die_with_it():
     pytest.fail(f"`sleep {marker}` started by the notebook outlived it")
 
 
-def running(marker: str) -> list[int]:
-    """PIDs whose command line holds ``marker``."""
-    found = []
-    for name in os.listdir("/proc"):
-        try:
-            with open(f"/proc/{name}/cmdline", "rb") as handle:
-                if marker.encode() in handle.read():
-                    found.append(int(name))
-        except (OSError, ValueError):
-            pass
-    return found
 
 
 def test_a_dead_kernel_is_reported_not_raised():

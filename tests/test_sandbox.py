@@ -49,21 +49,11 @@ def assert_unharmed(result) -> None:
     assert result.score == f.MAX, {g: c.message for g, c in result.cells.items()}
 
 
-def running(marker: str) -> list[int]:
-    found = []
-    for name in os.listdir("/proc"):
-        try:
-            with open(f"/proc/{name}/cmdline", "rb") as handle:
-                if marker.encode() in handle.read():
-                    found.append(int(name))
-        except (OSError, ValueError):
-            pass
-    return found
 
 
 def gone(marker: str, wait: float = 5.0) -> bool:
     deadline = time.monotonic() + wait
-    while running(marker):
+    while f.running(marker):
         if time.monotonic() > deadline:
             return False
         time.sleep(0.1)
@@ -279,7 +269,7 @@ import time; time.sleep(0.5)
     result, report, text, errors = attack(code, kernel=kernel)
     assert not errors, errors
     assert_unharmed(result)
-    assert gone(marker), f"processes started by the notebook outlived it: {running(marker)}"
+    assert gone(marker), f"processes started by the notebook outlived it: {f.running(marker)}"
     assert sandbox._processes_of(kernel.box.uid) == 0
 
 
