@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import html
+import json
 import re
 
 import nbformat
@@ -58,10 +59,50 @@ def summary_table(result) -> str:
 
 @functools.cache
 def _exporter():
-    # One exporter per process: building one compiles its Jinja templates (about 0.1 s).
-    from nbconvert import HTMLExporter
+    """One exporter per process (building one compiles its Jinja templates, about 0.1 s), whose
+    pure per-cell filters remember their answers.
 
-    return HTMLExporter(template_name="classic")
+    A class's notebooks share most of their cells (the text, the given code, the tests), and
+    sanitising and highlighting them was most of the time feedback took per notebook."""
+    from jinja2 import pass_context
+    from nbconvert import HTMLExporter
+    from nbconvert.filters import clean_html
+    from nbconvert.filters.highlight import Highlight2HTML
+
+    class Highlight(Highlight2HTML):
+        @functools.lru_cache(maxsize=_CACHED)  # noqa: B019 (one instance per process)
+        def _cached(self, source: str, language: str | None, metadata: str) -> str:
+            return super().__call__(source, language, json.loads(metadata))
+
+        def __call__(self, source, language=None, metadata=None):
+            language = language or self.pygments_lexer
+            return self._cached(source, language, json.dumps(metadata or {}, sort_keys=True, default=str))
+
+    class Exporter(HTMLExporter):
+        def from_notebook_node(self, nb, resources=None, **kw):
+            info = nb.metadata.get("language_info", {})  # the notebook's lexer, as HTMLExporter's
+            self.filters["highlight_code"].pygments_lexer = info.get("pygments_lexer", info.get("name")) or "ipython3"
+            return super().from_notebook_node(nb, resources, **kw)
+
+        def default_filters(self):
+            yield from super().default_filters()
+            yield "clean_html", functools.lru_cache(maxsize=_CACHED)(clean_html)
+
+        @pass_context
+        def markdown2html(self, context, source):
+            if context.get("cell", {}).get("attachments"):
+                return super().markdown2html(context, source)
+            return self._markdown(source, context.get("resources", {}).get("metadata", {}).get("path", ""))
+
+        @functools.lru_cache(maxsize=_CACHED)  # noqa: B019
+        def _markdown(self, source: str, path: str) -> str:
+            return super().markdown2html({"resources": {"metadata": {"path": path}}}, source)
+
+    # HTMLExporter takes its code highlighter from ``filters`` when one is there.
+    return Exporter(template_name="classic", filters={"highlight_code": Highlight()})
+
+
+_CACHED = 4096  # cells remembered per filter and worker
 
 
 def render(result) -> str:
