@@ -49,7 +49,8 @@ class BatchReport:
 _POOL = None
 
 
-def _init_worker(env: dict[str, str]) -> None:
+def _init_worker(env: dict[str, str], preload: tuple[str, ...] | None = None) -> None:
+    """``preload``: the imports of the module to grade (see grading.kernel_preload)."""
     global _POOL
     from multiprocessing import util
 
@@ -60,7 +61,7 @@ def _init_worker(env: dict[str, str]) -> None:
     from autograder.execute import KernelPool
 
     os.environ.update(env)
-    _POOL = KernelPool(size=1)  # one kernel starting ahead, forked from this worker's zygote
+    _POOL = KernelPool(size=1, preload=preload)  # one kernel starting ahead, forked from this worker's zygote
     util.Finalize(None, _POOL.close, exitpriority=100)
     from autograder.zygote import Zygote
 
@@ -71,7 +72,7 @@ def grade_submission(sub: Submission, limits: Limits, with_feedback: bool = True
     """Grade all notebooks of one submission; plain data back to the main process."""
     from autograder import feedback
     from autograder.execute import Kernel
-    from autograder.grading import grade_notebook, load_source
+    from autograder.grading import grade_notebook, kernel_preload, load_source
 
     started = time.monotonic()
     outcome: dict = {"student": sub.student, "module": sub.module, "notebooks": {}}
@@ -83,7 +84,9 @@ def grade_submission(sub: Submission, limits: Limits, with_feedback: bool = True
                 entry.update(status="missing", reason=f"no {name} in the submission")
                 entry["cells"] = {g: 0.0 for g in authoring.test_points(source)}
             else:
-                kernel = _POOL.take(limits.sandbox) if _POOL is not None else Kernel(sandbox=limits.sandbox)
+                preload = kernel_preload(sub.module)
+                kernel = (_POOL.take(limits.sandbox, preload) if _POOL is not None
+                          else Kernel(sandbox=limits.sandbox, preload=preload))
                 result = grade_notebook(path, module=sub.module, notebook=name, limits=limits, kernel=kernel)
                 entry.update(status=result.status, reason=result.reason)
                 entry["cells"] = {g: c.score for g, c in result.cells.items()}
@@ -284,12 +287,15 @@ def _run(todo: list[tuple[Submission, str]], limits: Limits, workers: int | None
         return
     workers = max(1, min(workers or os.cpu_count() or 1, len(todo)))
     env = {"COURSE_PROFILE": "quick"}
+    from autograder.grading import kernel_preload
+
+    preload = kernel_preload(todo[0][0].module)
     pending = list(todo)
     attempts: dict[str, int] = {}
     ctx = multiprocessing.get_context("spawn")
     first = True
     while pending:
-        with cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(env,)) as pool:
+        with cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(env, preload)) as pool:
             futures = {pool.submit(grade_submission, s, limits, with_feedback): (s, d, time.monotonic()) for s, d in pending}
             pending = []
             if first:

@@ -139,15 +139,16 @@ _STARTED = threading.Lock()
 _started = False
 
 
-def _start_worker() -> None:
+def _start_worker(module: str) -> None:
     """Once per worker process: what the local pool's initializer does (imports, a kernel
     starting ahead). Started from the task thread, whose lifetime the kernel zygote follows."""
     global _started
     with _STARTED:
         if not _started:
             from autograder import batch
+            from autograder.grading import kernel_preload
 
-            batch._init_worker({"COURSE_PROFILE": "quick"})
+            batch._init_worker({"COURSE_PROFILE": "quick"}, kernel_preload(module))
             _started = True
 
 
@@ -156,7 +157,8 @@ def grade_remote(payload: dict, key: str, limits: Limits, with_feedback: bool) -
     None}}``. Idempotent: it writes only into a temporary folder of its own."""
     from autograder import batch
 
-    _start_worker()
+    with _module_files_of(key):
+        _start_worker(payload["module"])
     with tempfile.TemporaryDirectory(prefix="autograder-sub-") as tmp:
         folder = Path(tmp) / payload["student"] / payload["module"]
         folder.mkdir(parents=True)

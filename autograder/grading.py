@@ -7,6 +7,7 @@ went wrong.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -19,7 +20,7 @@ from nbformat import NotebookNode
 
 from autograder import authoring, paths
 from autograder.execute import Execution, Kernel, Limits, execute
-from autograder.judge import Judge
+from autograder.judge import Judge, kernel_imports
 from autograder.merge import merge
 
 log = logging.getLogger("autograder.grade")
@@ -85,6 +86,20 @@ def load_notebook(path_or_text: str | Path | bytes) -> NotebookNode:
 
 def load_source(module: str, notebook: str) -> NotebookNode:
     return nbformat.read(str(paths.source_notebook(module, notebook)), as_version=4)
+
+
+def kernel_preload(module: str) -> tuple[str, ...]:
+    """What the kernels of ``module`` import, read from the instructor's notebooks (never from a
+    submission): the kernel zygote imports it once for all of them (autograder.zygote)."""
+    return _preload(module, str(paths.SOLUTIONS))
+
+
+@functools.lru_cache(maxsize=64)
+def _preload(module: str, solutions: str) -> tuple[str, ...]:
+    names: list[str] = []
+    for notebook in paths.module_notebooks(module):
+        names += kernel_imports(load_source(module, notebook))
+    return tuple(dict.fromkeys(names))
 
 
 def max_points(source: NotebookNode) -> float:

@@ -21,16 +21,14 @@ import threading
 
 from jupyter_client.provisioning import LocalProvisioner
 
-# Imported by the zygote before it forks; none of them starts threads at import.
-PRELOAD = (
-    "ipykernel.kernelapp",
-    "numpy",
-    "scipy.special",
-    "scipy.spatial",
-    "scipy.stats",
-    "matplotlib",
-    "matplotlib.pyplot",
-)
+# Imported by every zygote before it forks: the kernel itself (ipykernel's debugger module alone
+# is 0.04 s of CPU per kernel otherwise) and the judge's agent. None starts a thread at import.
+BASE = ("ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.debugger", "autograder.agent")
+# What else it imports when nobody says (a learner's check()): the libraries most modules use.
+# A batch names its module's own imports instead (``preload``; grading.kernel_preload), so that
+# kernels of the GPT modules do not each import torch (1.2 s of CPU) and module 00's zygote does
+# not import scipy.stats for nothing.
+DEFAULT = ("numpy", "scipy.special", "scipy.spatial", "scipy.stats", "matplotlib", "matplotlib.pyplot")
 
 
 def enabled() -> bool:
@@ -67,7 +65,9 @@ def serve() -> None:
     # Who we are, for a grader outside our PID namespace (see Zygote.host_pid).
     replies.write(json.dumps({"pid": os.getpid(), "ns": _pid_namespace()}) + "\n")
     replies.flush()
-    for name in ("autograder.sandbox", *PRELOAD):
+    preload = os.environ.get("AUTOGRADER_PRELOAD")
+    extra = [m for m in preload.split(",") if m] if preload is not None else DEFAULT
+    for name in ("autograder.sandbox", *BASE, *extra):
         try:
             importlib.import_module(name)
         except Exception:  # a missing optional library only costs speed
@@ -120,21 +120,25 @@ def _become_kernel(request: dict, devnull: int) -> None:
 
 
 class Zygote:
-    """One zygote per grading process (and sandbox mode), started on first use.
+    """One zygote per grading process, sandbox mode and preload list, started on first use.
 
     Sandboxed, the zygote runs inside bubblewrap (see :mod:`autograder.sandbox`), in a PID
     namespace of its own: it answers with the kernel's PID there, which :meth:`host_pid` turns
     into ours.
     """
 
-    _instances: dict[bool, Zygote] = {}
+    _instances: dict[tuple, Zygote] = {}
     _lock = threading.Lock()
 
-    def __init__(self, env: dict[str, str], sandboxed: bool = False):
+    def __init__(self, env: dict[str, str], sandboxed: bool = False, preload: tuple[str, ...] | None = None):
         from autograder import sandbox
 
         self.sandboxed = sandboxed
         command = [sys.executable, "-m", "autograder.zygote"]
+        env = dict(env)
+        env.pop("AUTOGRADER_PRELOAD", None)
+        if preload is not None:
+            env["AUTOGRADER_PRELOAD"] = ",".join(preload)
         if sandboxed:
             root = sandbox.sandbox_root()
             home = root / "zygote"
@@ -155,11 +159,12 @@ class Zygote:
         self.host: int | None = None  # the zygote's PID as we see it
 
     @classmethod
-    def get(cls, env: dict[str, str], sandboxed: bool = False) -> Zygote:
+    def get(cls, env: dict[str, str], sandboxed: bool = False, preload: tuple[str, ...] | None = None) -> Zygote:
         with cls._lock:
-            zygote = cls._instances.get(sandboxed)
+            key = (sandboxed, preload)
+            zygote = cls._instances.get(key)
             if zygote is None or zygote.proc.poll() is not None:
-                zygote = cls._instances[sandboxed] = cls(env, sandboxed)
+                zygote = cls._instances[key] = cls(env, sandboxed, preload)
             return zygote
 
     def _read(self) -> dict:
@@ -290,6 +295,8 @@ class ZygoteProvisioner(SandboxProvisioner):
     """Launches the kernel by forking the zygote instead of starting a new interpreter."""
 
     zygote_env: dict[str, str] = {}
+    preload: tuple[str, ...] | None = None  # see Zygote
+    zygote: Zygote | None = None  # the one this kernel was forked from
 
     async def launch_kernel(self, cmd: list[str], **kwargs):
         try:
@@ -301,8 +308,9 @@ class ZygoteProvisioner(SandboxProvisioner):
         box = self.box
         try:
             self._hand_over()
-            zygote = Zygote.get(self.zygote_env or env, sandboxed=bool(box and box.bwrap))
+            zygote = Zygote.get(self.zygote_env or env, sandboxed=bool(box and box.bwrap), preload=self.preload)
             pid = zygote.spawn(cmd[start:], cwd, env, box.spec() if box is not None else None)
+            self.zygote = zygote
         except (OSError, RuntimeError, ValueError):
             return await super().launch_kernel(cmd, **kwargs)
         self.process = ForkedProcess(pid)
