@@ -158,7 +158,6 @@ class Kernel:
         """``preload``: modules the kernel will import, imported once in the zygote it is forked
         from (:mod:`autograder.zygote`); None for the zygote's default list."""
         paths.ensure_tools_on_path()
-        self.preload = preload
         self.box = new_box(sandbox)
         self.workdir = self.box.workdir
         # Sockets live in their own private folder (IPC, not TCP: nothing listens on the network).

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import random
+import time
 from dataclasses import dataclass
 
 from sqlalchemy import (
@@ -76,6 +78,25 @@ class Row:
     seconds: float = 0.0
 
 
+def _racing(create, attempts: int = 8):
+    """``create()``, which makes tables unless they exist. Graders sharing one database may open
+    it at the same moment: the loser of that race sees "already exists" (SQLite) or a duplicate
+    key (PostgreSQL's catalogue; a row both inserted, such as nbgrader's course), and looks again
+    instead of failing, after a pause that lets the winner finish (nbgrader creates its tables
+    one statement at a time). nbgrader reports a lost race as its own ``InvalidEntry``."""
+    for attempt in range(attempts):
+        try:
+            return create()
+        except Exception as error:
+            said = str(getattr(error, "orig", None) or error).lower()
+            if attempt + 1 == attempts or not any(m in said for m in _RACE_LOST):
+                raise
+            time.sleep(random.uniform(0.05, 0.25) * (attempt + 1))
+
+
+_RACE_LOST = ("already exists", "duplicate key", "unique constraint failed")
+
+
 class Records:
     """Our table of per-submission outcomes, in the same database as nbgrader's gradebook."""
 
@@ -85,7 +106,7 @@ class Records:
         shown = make_url(self.db_url).render_as_string(hide_password=True)
         try:
             self.engine: Engine = create_engine(self.db_url, pool_pre_ping=True)
-            metadata.create_all(self.engine)
+            _racing(lambda: metadata.create_all(self.engine))
         except ImportError as error:
             raise ValueError(f"no database driver for {shown}: {error}") from None
         except OperationalError as error:
@@ -130,14 +151,23 @@ class NbgraderBook:
         # nbgrader's own relationship handling trips SQLAlchemy 2's autoflush warnings; harmless.
         warnings.filterwarnings("ignore", message=".*not in session.*", module="nbgrader")
         warnings.filterwarnings("ignore", message=".*not in session.*")
-        self.gb = Gradebook(database_url(db_url), paths.COURSE_ID)
-        self._stamp()
+        def create():
+            gb = Gradebook(database_url(db_url), paths.COURSE_ID)
+            try:
+                self._stamp(gb)
+            except Exception:
+                gb.close()
+                raise
+            return gb
+
+        self.gb = _racing(create)
         self._known: set[str] = set()
 
-    def _stamp(self) -> None:
+    @staticmethod
+    def _stamp(gb) -> None:
         """nbgrader stamps its schema version only in a database with no tables yet, and ours may
         have come first: stamp it here, or `nbgrader db upgrade` would migrate from scratch."""
-        if inspect(self.gb.engine).has_table("alembic_version"):
+        if inspect(gb.engine).has_table("alembic_version"):
             return
         import logging
 
@@ -148,7 +178,7 @@ class NbgraderBook:
 
         # nbgrader's get_alembic_version() asks a subprocess (seconds); the scripts say it at once.
         version = ScriptDirectory(os.path.join(os.path.dirname(nbgrader.__file__), "alembic")).get_current_head()
-        with self.gb.engine.begin() as conn:
+        with gb.engine.begin() as conn:
             conn.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)"))
             conn.execute(text("INSERT INTO alembic_version (version_num) VALUES (:v)"), {"v": version})
 
