@@ -50,6 +50,23 @@ def test_processes_a_notebook_starts_die_with_it():
     pytest.fail(f"`sleep {marker}` started by the notebook outlived it")
 
 
+def test_a_kernel_comes_with_its_modules_imports_already_done():
+    probe = "import sys\nprint(sorted(m for m in ('colorsys', 'wave') if m in sys.modules))"
+    nb = notebook(probe)
+    assert execute(nb, Kernel(preload=("colorsys",))).status == "graded"
+    assert nb.cells[0].outputs[0]["text"].strip() == "['colorsys']", "the zygote did not import the preload list"
+    nb = notebook(probe)
+    execute(nb, Kernel(preload=("wave",)))
+    assert nb.cells[0].outputs[0]["text"].strip() == "['wave']", "a second module got the first one's zygote"
+
+
+def test_preload_is_what_the_kernel_imports_from_the_instructors_notebook():
+    from autograder.grading import kernel_preload
+
+    assert "torch" in kernel_preload("08-language-models")
+    getting_started = kernel_preload("00-getting-started")
+    assert {"numpy", "matplotlib.pyplot", "scipy.spatial.distance"} <= set(getting_started)
+    assert "torch" not in getting_started and "scipy.stats" not in getting_started
 
 
 def test_a_dead_kernel_is_reported_not_raised():
