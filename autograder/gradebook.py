@@ -151,6 +151,7 @@ class NbgraderBook:
         # nbgrader's own relationship handling trips SQLAlchemy 2's autoflush warnings; harmless.
         warnings.filterwarnings("ignore", message=".*not in session.*", module="nbgrader")
         warnings.filterwarnings("ignore", message=".*not in session.*")
+
         def create():
             gb = Gradebook(database_url(db_url), paths.COURSE_ID)
             try:

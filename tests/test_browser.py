@@ -160,15 +160,13 @@ def test_check_in_jupyterlab_saves_and_shows_the_scores(lab, sync_playwright, tm
 
             from playwright.sync_api import expect
 
-            expect.set_options(timeout=WAIT_MS)
-
-            # Each step waits until the page shows it took: on a loaded machine a key pressed
-            # before the focus has moved lands in command mode, where letters are shortcuts.
             editor = cells.nth(ex).locator(".cm-content")
             editor.click()
             page.keyboard.press("Control+a")
             page.keyboard.insert_text(_answer("ex-softmax"))
-            expect(editor).to_contain_text(_answer("ex-softmax").strip().splitlines()[-1].strip())
+            # On a loaded machine keys pressed before the focus has moved land in command mode,
+            # where letters are shortcuts: go on only once the editor shows the answer.
+            expect(editor).to_contain_text(_answer("ex-softmax").strip().splitlines()[-1].strip(), timeout=WAIT_MS)
             page.keyboard.press("Escape")
 
             page.get_by_role("menuitem", name="Run", exact=True).click()
