@@ -3,7 +3,9 @@
 One file, one idea, in the spirit of nanoGPT's ``model.py``: a config dataclass, attention, MLP,
 block, model, a character tokenizer and checkpoint helpers. Besides the GPT-2 choices
 (LayerNorm, GELU MLP, learned positions) it has the LLaMA-style variants RMSNorm, SwiGLU and
-rotary position embeddings (RoPE), picked by the config.
+rotary position embeddings (RoPE), and BLOOM's ALiBi (linear attention biases), picked by the
+config. The attention mask is an argument: causal by default (a GPT), or any boolean matrix, so
+the same blocks make a bidirectional encoder (BERT) or a prefix decoder (GLM).
 
 Two hooks exist for module 09: ``inputs_embeds`` (soft prompts are vectors fed in place of token
 embeddings) and ``prefix_kv`` (prefix tuning prepends learned keys and values in every layer).
@@ -37,7 +39,7 @@ class GPTConfig:
     bias: bool = False
     norm: str = "layernorm"  # or "rmsnorm"
     mlp: str = "gelu"  # or "swiglu"
-    pos: str = "learned"  # or "rope"
+    pos: str = "learned"  # or "rope" or "alibi"
 
     def __post_init__(self) -> None:
         if self.n_embd % self.n_head:
@@ -46,8 +48,8 @@ class GPTConfig:
             raise ValueError(f"norm={self.norm!r}: use 'layernorm' or 'rmsnorm'")
         if self.mlp not in ("gelu", "swiglu"):
             raise ValueError(f"mlp={self.mlp!r}: use 'gelu' or 'swiglu'")
-        if self.pos not in ("learned", "rope"):
-            raise ValueError(f"pos={self.pos!r}: use 'learned' or 'rope'")
+        if self.pos not in ("learned", "rope", "alibi"):
+            raise ValueError(f"pos={self.pos!r}: use 'learned', 'rope' or 'alibi'")
         if self.pos == "rope" and (self.n_embd // self.n_head) % 2:
             raise ValueError("RoPE rotates pairs of features: the head size must be even")
 
@@ -98,6 +100,32 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.T
     return out.type_as(x)
 
 
+def alibi_slopes(n_head: int) -> torch.Tensor:
+    """ALiBi's head slopes (Press et al. 2022), as BLOOM builds them: for n a power of two,
+    2^(-8/n), 2^(-16/n), ..., 2^(-8); otherwise the slopes of the nearest smaller power of two,
+    then every other slope of the next power of two."""
+    closest = 2 ** math.floor(math.log2(n_head))
+    base = 2.0 ** (-8.0 / closest)
+    slopes = [base ** (i + 1) for i in range(closest)]
+    if closest < n_head:
+        extra = 2.0 ** (-4.0 / closest)  # 2^(-8 / (2 * closest))
+        slopes += [extra ** (2 * i + 1) for i in range(n_head - closest)]
+    return torch.tensor(slopes, dtype=torch.float32)
+
+
+def alibi_bias(n_head: int, T: int, device=None) -> torch.Tensor:
+    """(n_head, T, T) additive attention bias -slope_h * |i - j|: a linear penalty on distance,
+    no position embedding at all, so a model trained at one length runs at a longer one."""
+    pos = torch.arange(T, device=device)
+    distance = (pos[:, None] - pos[None, :]).abs().float()
+    return -alibi_slopes(n_head).to(device)[:, None, None] * distance
+
+
+def causal_mask(T: int, device=None) -> torch.Tensor:
+    """(T, T) boolean, True where query i may attend to key j: j <= i (a GPT)."""
+    return torch.ones(T, T, dtype=torch.bool, device=device).tril()
+
+
 class CausalSelfAttention(nn.Module):
     def __init__(self, config: GPTConfig):
         super().__init__()
@@ -108,7 +136,9 @@ class CausalSelfAttention(nn.Module):
         self.dropout = config.dropout
         self.resid_dropout = nn.Dropout(config.dropout)
 
-    def forward(self, x, rope=None, prefix_kv=None):
+    def forward(self, x, rope=None, prefix_kv=None, attn_mask=None, bias=None):
+        """attn_mask: None (causal) or a boolean mask broadcastable to (B, n_head, T, T), True
+        where a query may attend; bias: an additive (n_head, T, T) bias (ALiBi)."""
         B, T, C = x.shape
         q, k, v = self.qkv(x).split(C, dim=2)
         # (B, T, C) -> (B, n_head, T, head_dim): heads attend independently, in parallel.
@@ -117,16 +147,23 @@ class CausalSelfAttention(nn.Module):
             cos, sin = rope
             q, k = apply_rope(q, cos[:T], sin[:T]), apply_rope(k, cos[:T], sin[:T])
         dropout = self.dropout if self.training else 0.0
-        if prefix_kv is None:
+        if prefix_kv is None and attn_mask is None and bias is None:
             # The fused kernel (flash attention on CUDA) applies the causal mask itself.
             y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, is_causal=True)
         else:
-            pk, pv = prefix_kv
-            P = pk.shape[2]
-            k = torch.cat((pk.expand(B, -1, -1, -1).to(k.dtype), k), dim=2)
-            v = torch.cat((pv.expand(B, -1, -1, -1).to(v.dtype), v), dim=2)
-            # Query t sees all P prefix slots and the tokens 0..t.
-            mask = torch.ones(T, P + T, dtype=torch.bool, device=x.device).tril(diagonal=P)
+            mask = causal_mask(T, x.device) if attn_mask is None else attn_mask
+            P = 0
+            if prefix_kv is not None:
+                pk, pv = prefix_kv
+                P = pk.shape[2]
+                k = torch.cat((pk.expand(B, -1, -1, -1).to(k.dtype), k), dim=2)
+                v = torch.cat((pv.expand(B, -1, -1, -1).to(v.dtype), v), dim=2)
+                # Every query sees all P prefix slots, then what the mask allows.
+                mask = torch.cat((mask.new_ones(*mask.shape[:-1], P), mask), dim=-1)
+            if bias is not None:
+                if P:  # prefix slots have no position: no distance penalty
+                    bias = torch.cat((bias.new_zeros(*bias.shape[:-1], P), bias), dim=-1)
+                mask = bias.to(q.dtype).masked_fill(~mask, float("-inf"))
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout)
         y = y.transpose(1, 2).contiguous().view(B, T, C)
         return self.resid_dropout(self.proj(y))
@@ -170,8 +207,8 @@ class Block(nn.Module):
         self.ln2 = make_norm(config)
         self.mlp = SwiGLU(config) if config.mlp == "swiglu" else MLP(config)
 
-    def forward(self, x, rope=None, prefix_kv=None):
-        x = x + self.attn(self.ln1(x), rope=rope, prefix_kv=prefix_kv)
+    def forward(self, x, rope=None, prefix_kv=None, attn_mask=None, bias=None):
+        x = x + self.attn(self.ln1(x), rope=rope, prefix_kv=prefix_kv, attn_mask=attn_mask, bias=bias)
         return x + self.mlp(self.ln2(x))
 
 
@@ -223,20 +260,24 @@ class GPT(nn.Module):
                 n -= self.pos_emb.weight.numel()
         return n
 
-    def forward(self, idx=None, targets=None, *, inputs_embeds=None, prefix_kv=None):
+    def forward(self, idx=None, targets=None, *, inputs_embeds=None, prefix_kv=None, attn_mask=None):
         """idx (B, T) long, or inputs_embeds (B, T, C) used instead of tok_emb(idx) (soft prompts);
         positions 0..T-1 are added in both cases. prefix_kv: optional list (one per layer) of
         (k, v), each (B, n_head, P, head_dim), prepended to that layer's keys and values; every
-        query may attend to all P prefix positions (prefix tuning). targets (B, T) long, -100 =
-        ignore. Returns (logits (B, T, V), loss or None) with loss = mean cross-entropy in nats.
+        query may attend to all P prefix positions (prefix tuning). attn_mask: None for causal
+        attention, or a boolean (T, T) or (B, 1, T, T) mask, True where query i may attend to key
+        j (all True: a bidirectional encoder). targets (B, T) long, -100 = ignore. Returns
+        (logits (B, T, V), loss or None) with loss = mean cross-entropy in nats.
 
         With pos="rope", the prefix keys are used as given (not rotated): they have no position.
+        RoPE and ALiBi models accept sequences longer than block_size (length extrapolation);
+        learned positions do not.
         """
         if (idx is None) == (inputs_embeds is None):
             raise ValueError("pass exactly one of idx and inputs_embeds")
         x = self.tok_emb(idx) if inputs_embeds is None else inputs_embeds
         T = x.shape[1]
-        if T > self.config.block_size:
+        if T > self.config.block_size and self.config.pos == "learned":
             raise ValueError(
                 f"sequence of length {T} is longer than block_size={self.config.block_size}"
             )
@@ -244,14 +285,26 @@ class GPT(nn.Module):
             raise ValueError(
                 f"prefix_kv needs one (k, v) per layer: {len(self.blocks)}, got {len(prefix_kv)}"
             )
-        rope = None
-        if self.pos_emb is not None:
+        if attn_mask is not None:
+            attn_mask = torch.as_tensor(attn_mask, device=x.device)
+            if attn_mask.dtype != torch.bool or attn_mask.shape[-2:] != (T, T):
+                raise ValueError(f"attn_mask must be a boolean (..., {T}, {T}) tensor")
+            if attn_mask.dim() == 3:  # (B, T, T): the same mask for every head
+                attn_mask = attn_mask[:, None]
+        rope = bias = None
+        if self.config.pos == "learned":
             x = x + self.pos_emb(torch.arange(T, device=x.device))
+        elif self.config.pos == "rope":
+            if T <= self.rope_cos.shape[0]:
+                rope = (self.rope_cos, self.rope_sin)
+            else:
+                rope = rope_angles(T, self.config.n_embd // self.config.n_head, device=x.device)
         else:
-            rope = (self.rope_cos, self.rope_sin)
+            bias = alibi_bias(self.config.n_head, T, x.device)
         x = self.drop(x)
         for i, block in enumerate(self.blocks):
-            x = block(x, rope=rope, prefix_kv=None if prefix_kv is None else prefix_kv[i])
+            pkv = None if prefix_kv is None else prefix_kv[i]
+            x = block(x, rope=rope, prefix_kv=pkv, attn_mask=attn_mask, bias=bias)
         logits = self.lm_head(self.ln_f(x))
         loss = None
         if targets is not None:

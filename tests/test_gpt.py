@@ -293,3 +293,108 @@ def test_shipped_checkpoint():
     ids = torch.tensor([tok.encode("ROMEO:\n")])
     out = model.generate(ids, 20, temperature=0)
     assert out.shape == (1, 27)
+
+
+# --- ALiBi and attention masks (modules 08 and 11) -------------------------------------------
+
+
+@pytest.mark.parametrize("n_head", [1, 2, 3, 4, 6, 8, 12, 16])
+def test_alibi_slopes_equal_blooms(n_head):
+    """Power-of-two head counts and the interleaved rule for the others, as BLOOM builds them."""
+    from transformers.models.bloom.modeling_bloom import build_alibi_tensor
+
+    from course.gpt import alibi_slopes
+
+    ones = torch.ones(1, 5, dtype=torch.long)
+    bloom = build_alibi_tensor(ones, n_head, torch.float32)  # (n_head, 1, T): slope_h * j
+    torch.testing.assert_close(alibi_slopes(n_head), bloom[:, 0, 1], rtol=1e-6, atol=0)
+
+
+def test_alibi_attention_equals_blooms_after_softmax():
+    """BLOOM adds slope * j (key position) and relies on softmax's shift invariance per row;
+    -slope * |i - j| on the causal part gives the same attention weights."""
+    from transformers.models.bloom.modeling_bloom import build_alibi_tensor
+
+    from course.gpt import alibi_bias, causal_mask
+
+    H, T = 6, 9
+    scores = torch.randn(H, T, T, generator=torch.Generator().manual_seed(0))
+    ours = (scores + alibi_bias(H, T)).masked_fill(~causal_mask(T), float("-inf")).softmax(-1)
+    bloom = build_alibi_tensor(torch.ones(1, T, dtype=torch.long), H, torch.float32)  # (H, 1, T)
+    theirs = (scores + bloom).masked_fill(~causal_mask(T), float("-inf")).softmax(-1)
+    torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-6)
+
+
+def test_alibi_model_is_causal_and_runs_past_its_training_length():
+    model = tiny(pos="alibi")
+    assert model.pos_emb is None
+    g = torch.Generator().manual_seed(3)
+    idx = torch.randint(17, (2, 12), generator=g)
+    changed = idx.clone()
+    changed[:, 6:] = torch.randint(17, (2, 6), generator=g)
+    torch.testing.assert_close(model(idx)[0][:, :6], model(changed)[0][:, :6], rtol=0, atol=1e-6)
+    long = torch.randint(17, (1, 40), generator=g)  # block_size is 16
+    assert model(long)[0].shape == (1, 40, 17)
+    assert tiny(pos="rope")(long)[0].shape == (1, 40, 17), "RoPE extrapolates too"
+    with pytest.raises(ValueError, match="block_size"):
+        tiny()(long)  # learned positions have no row for position 16
+
+
+def test_alibi_layer_equals_a_hand_written_attention():
+    from course.gpt import alibi_bias
+
+    model = tiny(pos="alibi", n_head=4, n_embd=16)
+    attn = model.blocks[0].attn
+    B, T, H, D = 2, 7, 4, 4
+    x = torch.randn(B, T, 16, generator=torch.Generator().manual_seed(4))
+    q, k, v = attn.qkv(x).split(16, dim=2)
+    q, k, v = (t.view(B, T, H, D).transpose(1, 2) for t in (q, k, v))
+    scores = q @ k.transpose(-1, -2) / math.sqrt(D) + alibi_bias(H, T)
+    scores = scores.masked_fill(torch.ones(T, T, dtype=torch.bool).triu(1), float("-inf"))
+    ref = attn.proj((scores.softmax(-1) @ v).transpose(1, 2).reshape(B, T, 16))
+    torch.testing.assert_close(attn(x, bias=alibi_bias(H, T)), ref, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(pos="rope"), dict(pos="alibi")], ids=str)
+def test_the_mask_makes_the_family(kw):
+    """None: causal (a GPT); all True: bidirectional (BERT); a prefix block: GLM's prefix LM."""
+    from course.gpt import causal_mask
+
+    model = tiny(**kw)
+    T = 10
+    idx = torch.randint(17, (2, T), generator=torch.Generator().manual_seed(5))
+    causal, _ = model(idx)
+    torch.testing.assert_close(model(idx, attn_mask=causal_mask(T))[0], causal, rtol=1e-5, atol=1e-6)
+
+    def influence(mask):
+        """Which positions' outputs change when the last token changes."""
+        changed = idx.clone()
+        changed[:, -1] = (changed[:, -1] + 1) % 17
+        a, b = model(idx, attn_mask=mask)[0], model(changed, attn_mask=mask)[0]
+        return (a - b).abs().amax(dim=(0, 2)) > 1e-6
+
+    assert not influence(None)[:-1].any(), "causal: no earlier position sees the last token"
+    assert influence(torch.ones(T, T, dtype=torch.bool)).all(), "bidirectional: every position sees it"
+    prefix = causal_mask(T)
+    prefix[:, :4] = True  # the first 4 tokens attend to each other both ways
+    last_in_prefix = idx.clone()
+    last_in_prefix[:, 3] = (last_in_prefix[:, 3] + 1) % 17
+    a, b = model(idx, attn_mask=prefix)[0], model(last_in_prefix, attn_mask=prefix)[0]
+    seen = (a - b).abs().amax(dim=(0, 2)) > 1e-6
+    assert seen.all(), "prefix LM: token 3 is seen by the whole prefix and by everything after it"
+    with pytest.raises(ValueError, match="boolean"):
+        model(idx, attn_mask=torch.ones(T, T))
+
+
+def test_prefix_tuning_works_with_alibi_and_a_mask():
+    model = tiny(pos="alibi")
+    cfg = model.config
+    H, D = cfg.n_head, cfg.n_embd // cfg.n_head
+    g = torch.Generator().manual_seed(6)
+    kv = [(torch.randn(1, H, 3, D, generator=g), torch.randn(1, H, 3, D, generator=g)) for _ in range(cfg.n_layer)]
+    idx = torch.randint(17, (2, 8), generator=g)
+    with_prefix, _ = model(idx, prefix_kv=kv)
+    assert with_prefix.shape == (2, 8, 17)
+    assert not torch.allclose(with_prefix, model(idx)[0]), "the prefix must change the outputs"
+    both = model(idx, prefix_kv=kv, attn_mask=torch.ones(8, 8, dtype=torch.bool))[0]
+    assert both.shape == (2, 8, 17)
