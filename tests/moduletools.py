@@ -11,6 +11,9 @@ autograder's own pipeline and say which graded cells passed.
 
     def test_every_exercise_has_a_wrong_answer():
         assert_every_exercise_covered("01-logistic-regression", WRONG)
+
+Correct answers written differently (``RIGHT``, same shape) must keep full marks:
+``right_answer_cases`` / ``check_right_answer``.
 """
 
 from __future__ import annotations
@@ -154,6 +157,31 @@ def check_wrong_answer(case: WrongCase) -> None:
         f"{case}: this wrong answer earned full marks ({earned}/{exercise.points}); "
         f"the tests {exercise.tests} do not catch it"
     )
+
+
+def right_answer_cases(module: str, right: dict[str, dict[str, list[str]]]):
+    """pytest params for correct answers written differently from the reference (another
+    formula, a loop where the reference vectorises, a list where it returns an array): each must
+    earn the exercise's full marks. Same shape as the wrong answers' table."""
+    import pytest
+
+    params = []
+    for notebook, by_exercise in right.items():
+        for exercise, codes in by_exercise.items():
+            for i, code in enumerate(codes):
+                case = WrongCase(module, notebook, exercise, i, code)
+                params.append(pytest.param(case, id=f"right:{case}", marks=pytest.mark.xdist_group(module)))
+    return params
+
+
+def check_right_answer(case: WrongCase) -> None:
+    """A correct answer, in an otherwise correct notebook, must earn every point of its tests."""
+    exercise = next(e for e in authoring.exercises(source(case.module, case.notebook)) if e.grade_id == case.exercise)
+    nb = source(case.module, case.notebook)
+    result = grade_notebook(with_answer(nb, case.exercise, case.code), module=case.module,
+                            notebook=case.notebook, through=case.exercise)
+    failed = {t: result.cells[t].message for t in exercise.tests if not result.cells[t].passed}
+    assert not failed, f"{case}: a correct answer lost points: {failed}"
 
 
 def assert_every_exercise_covered(module: str, wrong: dict[str, dict[str, list[str]]]) -> None:

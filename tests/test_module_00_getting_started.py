@@ -1,7 +1,13 @@
 """Module 00: do its tests reject plausible wrong answers?"""
 
 import pytest
-from moduletools import assert_every_exercise_covered, check_wrong_answer, wrong_answer_cases
+from moduletools import (
+    assert_every_exercise_covered,
+    check_right_answer,
+    check_wrong_answer,
+    right_answer_cases,
+    wrong_answer_cases,
+)
 
 MODULE = "00-getting-started"
 pytestmark = pytest.mark.module00
@@ -39,3 +45,32 @@ def test_wrong_answer_is_rejected(case):
 
 def test_every_exercise_has_a_wrong_answer():
     assert_every_exercise_covered(MODULE, WRONG)
+
+
+RIGHT = {
+    "getting-started.ipynb": {
+        # scipy's own softmax, and a log-sum-exp formulation
+        "ex-softmax": [
+            "from scipy.special import softmax as _sp\ndef softmax(z, axis=-1):\n    return _sp(np.asarray(z, float), axis=axis)\n",
+            "def softmax(z, axis=-1):\n    z = np.asarray(z, float)\n    m = z.max(axis=axis, keepdims=True)\n"
+            "    return np.exp(z - m - np.log(np.exp(z - m).sum(axis=axis, keepdims=True)))\n",
+        ],
+        # a difference-then-sum by broadcasting a 3-d array
+        "ex-pairwise": [
+            "def pairwise_sq_dists(X, Y):\n    X, Y = np.asarray(X, float), np.asarray(Y, float)\n"
+            "    return ((X[:, None, :] - Y[None, :, :]) ** 2).sum(-1)\n",
+        ],
+        # np.convolve, and a Python list of window means
+        "ex-moving-average": [
+            "def moving_average(x, k):\n    if not 1 <= k <= len(x):\n        raise ValueError(k)\n"
+            "    return np.convolve(np.asarray(x, float), np.ones(k) / k, mode='valid')\n",
+            "def moving_average(x, k):\n    x = list(x)\n    if not 1 <= k <= len(x):\n        raise ValueError(k)\n"
+            "    return [sum(x[t:t + k]) / k for t in range(len(x) - k + 1)]\n",
+        ],
+    }
+}
+
+
+@pytest.mark.parametrize("case", right_answer_cases(MODULE, RIGHT), ids=str)
+def test_correct_answer_written_differently_keeps_full_marks(case):
+    check_right_answer(case)
