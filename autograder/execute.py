@@ -269,7 +269,9 @@ def _error_output(ename: str, evalue: str) -> dict:
 async def _run(client: NotebookClient, nb: NotebookNode, limits: Limits, out: Execution, judge=None) -> None:
     start = time.monotonic()
     async with client.async_setup_kernel():
-        if judge is not None and not await _install_agent(client, limits, out):
+        # The agent seeds every cell (with or without the judge, so that both grade alike) and
+        # answers the judge's requests.
+        if not await _install_agent(client, limits, out, judge is not None):
             return
         for index, cell in enumerate(nb.cells):
             if cell.cell_type != "code":
@@ -305,8 +307,9 @@ async def _run(client: NotebookClient, nb: NotebookNode, limits: Limits, out: Ex
         out.reason = f"cell {cells} ran past the per-cell limit and was interrupted; later cells still ran"
 
 
-async def _install_agent(client: NotebookClient, limits: Limits, out: Execution) -> bool:
-    """Load the judge's agent into the fresh kernel (before any student code runs)."""
+async def _install_agent(client: NotebookClient, limits: Limits, out: Execution, judge: bool = True) -> bool:
+    """Load the judge's agent into the fresh kernel (before any student code runs) and, for the
+    judge, open the comm its requests travel on."""
     kc = client.kc
     msg_id = kc.execute("import autograder.agent as _autograder_agent; _autograder_agent.install(); "
                         "del _autograder_agent", silent=True, store_history=False)
@@ -318,6 +321,14 @@ async def _install_agent(client: NotebookClient, limits: Limits, out: Execution)
             break
         if reply["parent_header"].get("msg_id") == msg_id:
             if reply["content"].get("status") == "ok":
+                if judge:
+                    import uuid
+
+                    from autograder.agent import TARGET
+
+                    client.judge_comm = uuid.uuid4().hex
+                    kc.shell_channel.send(kc.session.msg(
+                        "comm_open", {"comm_id": client.judge_comm, "target_name": TARGET, "data": {}}))
                 return True
             out.status = "error"
             out.reason = f"the grader could not set up the kernel: {reply['content'].get('ename')}: {reply['content'].get('evalue')}"
