@@ -176,10 +176,12 @@ def grade_notebook(
     limits: Limits | None = None,
     kernel: Kernel | None = None,
     through: str | None = None,
+    judge: bool | None = None,
 ) -> NotebookResult:
     """Grade one student notebook against ``solutions/<module>/<notebook>``.
 
-    ``through`` (for tests) stops after the test cells of that exercise.
+    ``through`` (for tests) stops after the test cells of that exercise. ``judge=False`` runs the
+    tests in the student's kernel (as a learner's JupyterLab does; None: ``AUTOGRADER_JUDGE``).
     """
     source = load_source(module, notebook)
     result = NotebookResult(module, notebook, "graded", max_score=max_points(source))
@@ -199,7 +201,8 @@ def grade_notebook(
     stage_module_files(module, kernel.workdir)
     kernel.adopt_workdir()  # the sandboxed kernel runs as a user of its own
     # Graded test cells run in the judge, outside the student's kernel (autograder/judge.py).
-    execution = execute(merged.nb, kernel, limits, judge=None if _no_judge() else Judge(source))
+    judged = not _no_judge() if judge is None else judge
+    execution = execute(merged.nb, kernel, limits, judge=Judge(source) if judged else None)
     result.status, result.reason, result.seconds = execution.status, execution.reason, execution.seconds
     result.cells = score(merged.nb, execution, source)
     result.graded_nb = merged.nb
