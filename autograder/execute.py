@@ -135,7 +135,8 @@ def kernel_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("JPY_", "JUPYTER_TOKEN"))}
     env.update(
         COURSE_PROFILE="quick",
-        MPLBACKEND="Agg",
+        # Figures as PNG outputs (the inline backend, as in JupyterLab): the feedback page shows them.
+        MPLBACKEND="module://matplotlib_inline.backend_inline",
         PYTHONHASHSEED="0",
         PYDEVD_DISABLE_FILE_VALIDATION="1",
         OMP_NUM_THREADS=env.get("OMP_NUM_THREADS", "1"),

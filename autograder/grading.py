@@ -30,6 +30,9 @@ class InvalidNotebook(ValueError):
     """The file is not a notebook we can read."""
 
 
+MAX_NOTEBOOK_BYTES = 64 * 1024 * 1024  # a submission larger than this is refused, with the reason
+
+
 @dataclass
 class CellResult:
     grade_id: str
@@ -62,6 +65,10 @@ class NotebookResult:
 def load_notebook(path_or_text: str | Path | bytes) -> NotebookNode:
     """Read a notebook (any nbformat 3 or 4 file), or raise :class:`InvalidNotebook`."""
     try:
+        size = len(path_or_text) if isinstance(path_or_text, bytes) else Path(path_or_text).stat().st_size
+        if size > MAX_NOTEBOOK_BYTES:
+            raise InvalidNotebook(f"the notebook is {size / 2**20:.0f} MiB; notebooks over "
+                                  f"{MAX_NOTEBOOK_BYTES / 2**20:.0f} MiB are not graded (clear large outputs and save again)")
         if isinstance(path_or_text, bytes):
             text = path_or_text.decode("utf-8")
         else:
