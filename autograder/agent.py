@@ -42,7 +42,16 @@ def seed_all(*_: Any) -> None:
 
 
 def install() -> None:
-    """Called once by the grader when the kernel starts, before any student code."""
+    """Called once by the grader when the kernel starts, before any student code: the module's
+    files the grader staged come into the working directory (in the sandbox they are staged
+    outside it), cells get seeded, and the judge's channel opens."""
+    import os
+
+    stage = os.environ.get("AUTOGRADER_STAGE")
+    if stage and os.path.isdir(stage) and os.path.realpath(stage) != os.path.realpath(os.getcwd()):
+        import shutil
+
+        shutil.copytree(stage, os.getcwd(), dirs_exist_ok=True, copy_function=shutil.copyfile)
     ip = _shell()
     if ip is None:
         return

@@ -31,7 +31,7 @@ from autograder.submissions import Submission, discover, unpack_zip
 log = logging.getLogger("autograder.grade")
 
 # Severity order when a module has several notebooks: the worst status wins.
-STATUS_ORDER = ["graded", "timeout", "kernel_died", "missing", "invalid_notebook", "error"]
+STATUS_ORDER = ["graded", "timeout", "disk_full", "kernel_died", "missing", "invalid_notebook", "error"]
 
 
 @dataclass
