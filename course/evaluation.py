@@ -71,7 +71,7 @@ FOLIO_RULES: dict[str, Callable[[str], str]] = {
     "u -> v at the start (vs, vnto)": lambda s: "v" + s[1:] if s.startswith("u") else s,
     "v -> u inside (loue, haue)": lambda s: s[:1] + s[1:].replace("v", "u"),
     "j -> i (iust, ioy)": lambda s: s.replace("j", "i"),
-    "final e (olde, owne)": lambda s: s + "e"
+    "final e (doome, soone)": lambda s: s + "e"
     if len(s) > 2 and s[-1] in "bdfgklmnprstz" and s[-2] in "aeiouy"
     else s,
     "y -> ie at the end (prettie)": lambda s: s[:-1] + "ie" if len(s) > 2 and s.endswith("y") else s,

@@ -552,7 +552,7 @@ def test_alignment_skeleton_and_speaker_prefix():
 
 def test_folio_variants_and_substitution_counts():
     assert "vnto" in ev.folio_variants("unto") and "loue" in ev.folio_variants("love")
-    assert "olde" in ev.folio_variants("old") and "musicke" in ev.folio_variants("music")
+    assert "doome" in ev.folio_variants("doom") and "musicke" in ev.folio_variants("music")
     v = ev.folio_variants("love")
     assert v == sorted(set(v)) and "love" in v
     counts = ev.substitution_counts(["i have it", "have a care now"], ["i haue it", "haue care now"])
@@ -583,10 +583,10 @@ def test_continuation_logprobs_match_the_model_loss():
     model, tok = _tiny_gpt()
     got = ev.continuation_logprobs(model, tok, [("to be ", "or not"), ("", "ab"), ("a much longer context ", "xy")])
     for (context, cont), value in zip([("to be ", "or not"), ("", "ab"), ("a much longer context ", "xy")], got, strict=True):
-        ids = tok.encode("\n" + context + cont)[-16:]
+        ids = tok.encode("\n" + context + cont)[-17:]  # the block size, plus the last target
         x = torch.tensor([ids])
         logp = torch.log_softmax(model(x[:, :-1])[0], -1)[0]
-        want = sum(float(logp[t - 1, ids[t]]) for t in range(len(ids) - len(cont), len(ids)))
+        want = sum(float(logp[t - 1].detach()[ids[t]]) for t in range(len(ids) - len(cont), len(ids)))
         assert abs(value - want) < 1e-4
     with pytest.raises(ValueError):
         ev.continuation_logprobs(model, tok, [("", "a" * 20)])
