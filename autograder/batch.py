@@ -47,15 +47,21 @@ class BatchReport:
 # --- worker side ------------------------------------------------------------------------------
 
 _POOL = None
+_STARTED: Path | None = None  # where a worker says which submission it is grading (see _run)
 
 
 def _init_worker(env: dict[str, str], preload: tuple[str, ...] | None = None,
-                 roots: tuple[str, str] | None = None) -> None:
+                 roots: tuple[str, str] | None = None, started: str | None = None) -> None:
     """``preload``: the imports of the module to grade (see grading.kernel_preload); ``roots``:
     the grader's ``solutions/`` and ``course/`` folders (a copy an instructor edits, say)."""
-    global _POOL
+    global _POOL, _STARTED
     from multiprocessing import util
 
+    _STARTED = Path(started) if started else None
+    if started:  # a worker of the local pool: it goes when the batch goes, even by SIGKILL
+        from autograder.zygote import die_with_parent
+
+        die_with_parent()
     if roots is not None:
         paths.SOLUTIONS, paths.COURSE = Path(roots[0]), Path(roots[1])
 
@@ -75,12 +81,26 @@ def _init_worker(env: dict[str, str], preload: tuple[str, ...] | None = None,
 
 def grade_submission(sub: Submission, limits: Limits, with_feedback: bool = True) -> dict:
     """Grade all notebooks of one submission; plain data back to the main process."""
+
+    started = time.monotonic()
+    outcome: dict = {"student": sub.student, "module": sub.module, "notebooks": {}}
+    mark = _STARTED / sub.student if _STARTED is not None else None
+    if mark is not None:
+        mark.touch()
+    try:
+        _grade_notebooks(sub, limits, with_feedback, outcome)
+    finally:
+        if mark is not None:
+            mark.unlink(missing_ok=True)
+    outcome["seconds"] = time.monotonic() - started  # grading time, not time spent queued
+    return outcome
+
+
+def _grade_notebooks(sub: Submission, limits: Limits, with_feedback: bool, outcome: dict) -> None:
     from autograder import feedback
     from autograder.execute import Kernel
     from autograder.grading import grade_notebook, kernel_preload, load_source
 
-    started = time.monotonic()
-    outcome: dict = {"student": sub.student, "module": sub.module, "notebooks": {}}
     for name, path in sub.notebooks.items():
         entry: dict = {"cells": {}, "messages": {}, "html": None}
         try:
@@ -101,16 +121,25 @@ def grade_submission(sub: Submission, limits: Limits, with_feedback: bool = True
         except Exception as error:  # a grader bug must fail this submission only, loudly
             entry.update(status="error", reason=f"grader error: {type(error).__name__}: {error}")
         outcome["notebooks"][name] = entry
-    outcome["seconds"] = time.monotonic() - started  # grading time, not time spent queued
-    return outcome
 
 
 # --- main side --------------------------------------------------------------------------------
 
 
-def digest(sub: Submission) -> str:
-    """What the grade depends on: the submitted notebooks and the module's source notebooks."""
+def digest(sub: Submission, limits: Limits | None = None) -> str:
+    """What the grade depends on: the submitted notebooks, the module's source notebooks, the
+    grading limits and the autograder's version (a rerun with other limits regrades)."""
+    import dataclasses
+
+    import autograder
+
     h = hashlib.sha256()
+    if limits is not None:
+        settings = dataclasses.asdict(limits)
+        settings["sandbox"].pop("required", None)  # refusing to run without it changes no grade
+        settings["judge"] = os.environ.get("AUTOGRADER_JUDGE", "1") != "0"
+        h.update(json.dumps(settings, sort_keys=True).encode())
+    h.update(autograder.__version__.encode())
     for name in sorted(sub.notebooks):
         path = sub.notebooks[name]
         h.update(name.encode())
@@ -138,11 +167,17 @@ def _summarise(outcome: dict, max_score: float, dig: str, seconds: float) -> Row
 
 
 def _write_feedback(out: Path, outcome: dict) -> None:
+    """Each page written whole or not at all (a temporary file renamed into place)."""
     for name, nb in outcome["notebooks"].items():
         if nb.get("html"):
             target = out / "feedback" / outcome["student"] / outcome["module"] / (Path(name).stem + ".html")
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(nb["html"], encoding="utf-8")
+            tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+            with open(tmp, "w", encoding="utf-8") as handle:
+                handle.write(nb["html"])
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, target)
 
 
 def write_csv(path: Path, rows: list[Row]) -> None:
@@ -245,7 +280,7 @@ def grade(
         subs = discover(root, module, notebooks)
         records = Records(db_url)
         done = {} if force else records.done(module)
-        todo = [(s, d) for s in subs if done.get(s.student) != (d := digest(s))]
+        todo = [(s, d) for s in subs if done.get(s.student) != (d := digest(s, limits))]
         report = BatchReport(out, out / "grades.csv", skipped=len(subs) - len(todo))
         # Workers start importing while the main process opens nbgrader's gradebook (slow: it
         # runs alembic).
@@ -266,9 +301,11 @@ def grade(
         try:
             for outcome, dig, seconds in runner:
                 row = _summarise(outcome, max_score, dig, seconds)
+                # Feedback first: the row that marks the submission done is written last, so a
+                # batch killed in between regrades it rather than leave it without its page.
+                _write_feedback(out, outcome)
                 book.record(row.student_id, module, {n: nb["cells"] for n, nb in outcome["notebooks"].items()})
                 records.save(row)
-                _write_feedback(out, outcome)
                 report.graded_now += 1
                 bar.advance(row)
         finally:
@@ -285,8 +322,12 @@ def grade(
 def _run(todo: list[tuple[Submission, str]], limits: Limits, workers: int | None, with_feedback: bool):
     """Yield ``(outcome, digest, seconds)`` as submissions finish; survive a crashed worker.
 
-    The first ``next()`` starts the workers and yields ``None`` at once.
-    """
+    The first ``next()`` starts the workers and yields ``None`` at once. When a worker dies, the
+    submissions that were being graded at that moment (each worker says which, in a folder of
+    markers) are *suspects*: each is graded again alone, in a pool of one worker, and only a crash
+    there counts against it (twice, and it gets an ``error`` row); submissions that had not
+    started go back in the queue. So a submission that crashes its worker never costs the
+    others graded beside it a retry."""
     if not todo:
         yield None
         return
@@ -295,32 +336,70 @@ def _run(todo: list[tuple[Submission, str]], limits: Limits, workers: int | None
     from autograder.grading import kernel_preload
 
     preload = kernel_preload(todo[0][0].module)
-    pending = list(todo)
-    attempts: dict[str, int] = {}
+    roots = (str(paths.SOLUTIONS), str(paths.COURSE))
     ctx = multiprocessing.get_context("spawn")
+    pending, suspects = list(todo), []
+    crashes: dict[str, int] = {}
     first = True
-    while pending:
-        roots = (str(paths.SOLUTIONS), str(paths.COURSE))
-        with cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
-                                    initargs=(env, preload, roots)) as pool:
-            futures = {pool.submit(grade_submission, s, limits, with_feedback): (s, d, time.monotonic()) for s, d in pending}
-            pending = []
-            if first:
-                first = False
-                yield None
-            for future in cf.as_completed(futures):
-                sub, dig, t0 = futures[future]
+    fruitless = 0  # pools that broke before grading anything: a worker that cannot start
+    with tempfile.TemporaryDirectory(prefix="autograder-started-") as started:
+        def pool(size: int):
+            return cf.ProcessPoolExecutor(size, mp_context=ctx, initializer=_init_worker,
+                                          initargs=(env, preload, roots, started))
+
+        def result(future, sub):
+            try:
+                return future.result()
+            except cf.process.BrokenProcessPool:
+                raise
+            except Exception as error:
+                return _crashed(sub, f"grader error: {type(error).__name__}: {error}")
+
+        while pending or suspects:
+            if fruitless >= 3:
+                raise RuntimeError("the grading workers die before they grade anything (three pools in a row); "
+                                   "run `autograder check` on one submission to see why; a rerun resumes")
+            if pending:
+                progress = False
+                with pool(min(workers, len(pending))) as executor:
+                    futures = {executor.submit(grade_submission, s, limits, with_feedback): (s, d, time.monotonic())
+                               for s, d in pending}
+                    pending = []
+                    if first:
+                        first = False
+                        yield None
+                    for future in cf.as_completed(futures):
+                        sub, dig, t0 = futures[future]
+                        try:
+                            outcome = result(future, sub)
+                        except cf.process.BrokenProcessPool:
+                            mark = Path(started) / sub.student
+                            (suspects if mark.exists() else pending).append((sub, dig))
+                            progress = progress or mark.exists()
+                            mark.unlink(missing_ok=True)
+                            continue
+                        progress = True
+                        yield outcome, dig, outcome.get("seconds", time.monotonic() - t0)
+                fruitless = 0 if progress else fruitless + 1
+            executor = None
+            while suspects:  # one at a time: a crash now is this submission's own doing
+                sub, dig = suspects.pop(0)
+                executor = executor or pool(1)
+                t0 = time.monotonic()
                 try:
-                    outcome = future.result()
+                    outcome = result(executor.submit(grade_submission, sub, limits, with_feedback), sub)
                 except cf.process.BrokenProcessPool:
-                    attempts[sub.student] = attempts.get(sub.student, 0) + 1
-                    if attempts[sub.student] < 2:
-                        pending.append((sub, dig))  # retried in a fresh pool
+                    executor.shutdown(wait=True)
+                    executor = None
+                    (Path(started) / sub.student).unlink(missing_ok=True)
+                    crashes[sub.student] = crashes.get(sub.student, 0) + 1
+                    if crashes[sub.student] < 2:
+                        suspects.append((sub, dig))
                         continue
                     outcome = _crashed(sub, "the grading worker crashed twice on this submission")
-                except Exception as error:
-                    outcome = _crashed(sub, f"grader error: {type(error).__name__}: {error}")
                 yield outcome, dig, outcome.get("seconds", time.monotonic() - t0)
+            if executor is not None:
+                executor.shutdown(wait=True)
 
 
 def _crashed(sub: Submission, reason: str) -> dict:
