@@ -41,6 +41,7 @@ class GPTConfig:
     norm: str = "layernorm"  # or "rmsnorm"
     mlp: str = "gelu"  # or "swiglu"
     pos: str = "learned"  # or "rope" or "alibi"
+    mlp_hidden: int | None = None  # None: 4C (GELU), 64 * ceil(8C / 3 / 64) (SwiGLU)
 
     def __post_init__(self) -> None:
         if self.n_embd % self.n_head:
@@ -179,12 +180,13 @@ class CausalSelfAttention(nn.Module):
 
 
 class MLP(nn.Module):
-    """GPT-2's MLP: C -> 4C -> GELU -> C."""
+    """GPT-2's MLP: C -> 4C (or mlp_hidden) -> GELU -> C."""
 
     def __init__(self, config: GPTConfig):
         super().__init__()
-        self.fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
-        self.proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
+        hidden = config.mlp_hidden or 4 * config.n_embd
+        self.fc = nn.Linear(config.n_embd, hidden, bias=config.bias)
+        self.proj = nn.Linear(hidden, config.n_embd, bias=config.bias)
         self.dropout = nn.Dropout(config.dropout)
 
     def forward(self, x):
@@ -192,11 +194,12 @@ class MLP(nn.Module):
 
 
 class SwiGLU(nn.Module):
-    """LLaMA's MLP: proj(silu(gate x) * up x), hidden ~ 8C/3 so the size matches GPT-2's MLP."""
+    """LLaMA's MLP: proj(silu(gate x) * up x), hidden ~ 8C/3 so the size matches GPT-2's MLP
+    (``mlp_hidden`` sets it exactly, e.g. to match a GPT-2 model's parameter count)."""
 
     def __init__(self, config: GPTConfig):
         super().__init__()
-        hidden = 64 * math.ceil(8 * config.n_embd / 3 / 64)
+        hidden = config.mlp_hidden or 64 * math.ceil(8 * config.n_embd / 3 / 64)
         self.gate = nn.Linear(config.n_embd, hidden, bias=config.bias)
         self.up = nn.Linear(config.n_embd, hidden, bias=config.bias)
         self.proj = nn.Linear(hidden, config.n_embd, bias=config.bias)

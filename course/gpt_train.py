@@ -532,6 +532,76 @@ def train(
     return hist
 
 
+# --- the studies of module 08 (shipped as datasets/gpt/lm-studies.json) --------------------------
+
+STUDIES_NAME = "gpt/lm-studies.json"
+# Three families at equal parameters (813,824 with the 77-character vocabulary) and equal tokens:
+# SwiGLU's hidden width 352 = (8 C L + T) / (3 L) gives the LLaMA-style blocks exactly the
+# parameters that GPT-2's learned positions cost.
+VARIANT_SHAPE = dict(block_size=128, n_layer=4, n_head=4, n_embd=128, dropout=0.0)
+VARIANTS: dict[str, dict] = {
+    "GPT-2": dict(norm="layernorm", mlp="gelu", pos="learned"),
+    "LLaMA": dict(norm="rmsnorm", mlp="swiglu", pos="rope", mlp_hidden=352),
+    "ALiBi": dict(norm="rmsnorm", mlp="swiglu", pos="alibi", mlp_hidden=352),
+}
+VARIANT_TRAIN = TrainConfig(max_steps=400, batch_size=16, lr=2e-3, min_lr=2e-4, warmup=40,
+                            eval_every=50, eval_batches=8, eval_batch_size=16, seed=0)
+# Widths of a 2-layer model, every one trained on the same tokens (the under-trained corner).
+SCALING_WIDTHS = (16, 24, 32, 48, 64, 96, 128)
+SCALING_SHAPE = dict(block_size=64, n_layer=2, n_head=2, dropout=0.0)
+SCALING_TRAIN = TrainConfig(max_steps=300, batch_size=16, lr=3e-3, min_lr=3e-4, warmup=30,
+                            eval_every=10_000, eval_batches=8, eval_batch_size=16, seed=0)
+
+
+def run_studies(train_data, val_data, vocab_size: int, *, which=("variants", "scaling"),
+                steps: int | None = None, widths=SCALING_WIDTHS, device="cpu", log=None,
+                progress: bool | None = None) -> dict:
+    """Train the variants and/or the scaling runs of module 08; JSON-ready results.
+
+    ``steps`` shortens every run (the notebook's quick profile: the code path, not the result).
+    A progress bar counts the runs (``progress=None``: shown except under the quick profile).
+    """
+    from course.runtime import progress_bar
+
+    quiet = lambda *a: None  # noqa: E731
+    out: dict = {}
+    variants = VARIANTS if "variants" in which else {}
+    widths = widths if "scaling" in which else ()
+    bar = progress_bar(len(variants) + len(widths), "training runs", show=progress)
+    if variants:
+        out["variants"] = []
+    if widths:
+        out["scaling"] = []
+    for name, kw in variants.items():
+        tc = replace(VARIANT_TRAIN, **({"max_steps": steps, "eval_every": steps} if steps else {}))
+        torch.manual_seed(tc.seed)
+        model = GPT(GPTConfig(vocab_size=vocab_size, **VARIANT_SHAPE, **kw))
+        hist = train(model, train_data, val_data, tc, device, log=quiet, progress=False)
+        out["variants"].append(dict(
+            name=name, config=asdict(model.config), params=model.num_params(),
+            steps=tc.max_steps, tokens=hist.rows[-1]["tokens"], seconds=hist.rows[-1]["seconds"],
+            val_loss=hist.rows[-1]["val_loss"],
+            history=[[r["step"], r["seconds"], r["val_loss"]] for r in hist.rows]))
+        (log or quiet)(f"{name:>6}: {model.num_params():,} parameters, val {hist.rows[-1]['val_loss']:.4f} "
+                       f"after {hist.rows[-1]['seconds']:.1f} s")
+        bar.update()
+    for width in widths:
+        tc = replace(SCALING_TRAIN, **({"max_steps": steps} if steps else {}))
+        torch.manual_seed(tc.seed)
+        model = GPT(GPTConfig(vocab_size=vocab_size, n_embd=width, **SCALING_SHAPE))
+        hist = train(model, train_data, val_data, tc, device, log=quiet, progress=False)
+        n = model.num_params(non_embedding=True)
+        tokens = hist.rows[-1]["tokens"]
+        out["scaling"].append(dict(
+            width=width, non_embedding_params=n, params=model.num_params(), tokens=tokens,
+            flops=6 * n * tokens, val_loss=hist.rows[-1]["val_loss"],
+            seconds=hist.rows[-1]["seconds"]))
+        (log or quiet)(f"width {width:4d}: N = {n:8,d}, val {hist.rows[-1]['val_loss']:.4f}")
+        bar.update()
+    bar.close()
+    return out
+
+
 def load_corpus(frac: float = 0.9):
     """The tragedies, encoded with the shared vocabulary, split 90/10 by position."""
     from course import corpus
