@@ -52,13 +52,16 @@ def release(modules: tuple[str, ...], check_only: bool) -> None:
 @click.option("--no-record", is_flag=True, help="Do not record the attempt in your progress.")
 @click.option("--cell-timeout", default=Limits.cell_timeout, show_default=True, help="Seconds one cell may run.")
 @click.option("--require-sandbox", is_flag=True, help="Refuse to run without the bubblewrap sandbox.")
-def check(notebook: Path, module: str | None, no_record: bool, cell_timeout: float, require_sandbox: bool) -> None:
+@click.option("--disk", default=None, metavar="SIZE",
+              help="What the notebook may write in all, e.g. 2G  [default: 2G, or AUTOGRADER_DISK]")
+def check(notebook: Path, module: str | None, no_record: bool, cell_timeout: float, require_sandbox: bool,
+          disk: str | None) -> None:
     """Grade your saved NOTEBOOK as the instructor would (hidden tests included)."""
     from autograder.selfcheck import run_check, table
 
     try:
         result = run_check(notebook, module=module, record=not no_record, cell_timeout=cell_timeout,
-                           sandbox=_sandbox(require_sandbox, None))
+                           sandbox=_sandbox(require_sandbox, None, disk))
     except (ValueError, KeyError, SandboxUnavailable) as error:
         raise click.ClickException(str(error)) from None
     console.print(table(result))
@@ -107,16 +110,19 @@ def progress(html_out: str | None) -> None:
 @click.option("--require-sandbox", is_flag=True, help="Refuse to grade without the bubblewrap sandbox.")
 @click.option("--memory", default=None, metavar="SIZE",
               help="Address space a kernel may use, e.g. 4G or 512M  [default: 4G, or AUTOGRADER_MEMORY]")
+@click.option("--disk", default=None, metavar="SIZE",
+              help="What one notebook may write in all (files, temporary files, caches), e.g. 2G  "
+                   "[default: 2G, or AUTOGRADER_DISK]")
 def grade(submissions: Path, module: str, out: Path | None, workers: int | None, cell_timeout: float,
           notebook_timeout: float, force: bool, no_feedback: bool, db_url: str | None, scheduler: str | None,
-          require_sandbox: bool, memory: str | None) -> None:
+          require_sandbox: bool, memory: str | None, disk: str | None) -> None:
     """Grade a class: SUBMISSIONS is a folder (nbgrader layout or flat) or a zip."""
     from autograder.batch import grade as run
 
     try:
         report = run(submissions, module=module, out=out, workers=workers, cell_timeout=cell_timeout,
                      notebook_timeout=notebook_timeout, force=force, feedback=not no_feedback, db_url=db_url,
-                     scheduler=scheduler, sandbox=_sandbox(require_sandbox, memory))
+                     scheduler=scheduler, sandbox=_sandbox(require_sandbox, memory, disk))
     except (ValueError, KeyError, FileNotFoundError, ConnectionError, SandboxUnavailable) as error:
         raise click.ClickException(str(error)) from None
     failed = [r for r in report.rows if r.status != "graded"]
@@ -129,14 +135,15 @@ def grade(submissions: Path, module: str, out: Path | None, workers: int | None,
     console.print(f"grades: {report.csv_path}\nfeedback: {report.out / 'feedback'}")
 
 
-def _sandbox(required: bool, memory: str | None) -> SandboxConfig:
+def _sandbox(required: bool, memory: str | None, disk: str | None = None) -> SandboxConfig:
     config = SandboxConfig.from_env()
     config.required = config.required or required
-    if memory is not None:
-        try:
-            config.memory = parse_size(memory)
-        except ValueError as error:
-            raise click.BadParameter(str(error), param_hint="--memory") from None
+    for name, value in (("memory", memory), ("disk", disk)):
+        if value is not None:
+            try:
+                setattr(config, name, parse_size(value))
+            except ValueError as error:
+                raise click.BadParameter(str(error), param_hint=f"--{name}") from None
     return config
 
 

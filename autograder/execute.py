@@ -124,7 +124,7 @@ def _size(content: dict) -> int:
 class Execution:
     """What happened when a notebook ran."""
 
-    status: str = "graded"  # graded | timeout | kernel_died
+    status: str = "graded"  # graded | timeout | disk_full | kernel_died
     reason: str = ""
     ran: set[int] = field(default_factory=set)  # indices of cells that ran to completion
     timed_out: list[int] = field(default_factory=list)
@@ -135,7 +135,8 @@ def kernel_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("JPY_", "JUPYTER_TOKEN"))}
     env.update(
         COURSE_PROFILE="quick",
-        MPLBACKEND="Agg",
+        # Figures as PNG outputs (the inline backend, as in JupyterLab): the feedback page shows them.
+        MPLBACKEND="module://matplotlib_inline.backend_inline",
         PYTHONHASHSEED="0",
         PYDEVD_DISABLE_FILE_VALIDATION="1",
         OMP_NUM_THREADS=env.get("OMP_NUM_THREADS", "1"),
@@ -183,7 +184,7 @@ class Kernel:
         provisioner.box = self.box
         self.km.provisioner = provisioner
         # No input history: it is a SQLite file in the home directory that every kernel would open.
-        self.km.start_kernel(cwd=str(self.workdir), env=environment, extra_arguments=KERNEL_ARGS)
+        self.km.start_kernel(cwd=self.box.cwd, env=environment, extra_arguments=KERNEL_ARGS)
 
     @property
     def memory_limit(self) -> int:
@@ -192,6 +193,36 @@ class Kernel:
     def adopt_workdir(self) -> None:
         """Hand what the grader copied into the working directory to the kernel's user."""
         self.box.adopt(self.workdir)
+
+    def tmp_views(self) -> list[str]:
+        """The sandbox's ``/tmp`` and ``/dev/shm`` as the grader sees them (none without
+        bubblewrap)."""
+        if not self.box.bwrap:
+            return []
+        provisioner = getattr(self.km, "provisioner", None)
+        shared = getattr(provisioner, "zygote", None)
+        pid = shared.host if shared is not None and shared.sandboxed else _inside(getattr(provisioner, "pid", None))
+        return [f"/proc/{pid}/root/{d}" for d in ("tmp", "dev/shm")] if pid else []
+
+    def written(self) -> int:
+        """Bytes the kernel has written so far (see :meth:`autograder.sandbox.Box.written`)."""
+        return self.box.written(self.tmp_views())
+
+    def lock(self) -> None:
+        self.box.lock()
+
+    def kill(self) -> None:
+        """SIGKILL the kernel's process group now (the cell loop then sees a dead kernel)."""
+        pid = getattr(getattr(self.km, "provisioner", None), "pid", None)
+        if pid:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        if self.box.uid is not None:
+            from autograder.sandbox import kill_user
+
+            kill_user(self.box.uid)
 
     def shutdown(self) -> None:
         provisioner = getattr(self.km, "provisioner", None)
@@ -220,6 +251,28 @@ class Kernel:
         tmp = ([f"/proc/{shared.host}/root/{d}" for d in ("tmp", "dev/shm")]
                if shared is not None and shared.sandboxed and shared.host else [])
         self.box.cleanup(tmp)
+
+
+def _inside(pid: int | None) -> int | None:
+    """A process under ``pid`` (bubblewrap) that lives in another mount namespace: the sandbox."""
+    if not pid:
+        return None
+    try:
+        ours = os.readlink("/proc/self/ns/mnt")
+    except OSError:
+        return None
+    stack, seen = [pid], 0
+    while stack and seen < 64:
+        current = stack.pop()
+        seen += 1
+        try:
+            if os.readlink(f"/proc/{current}/ns/mnt") != ours:
+                return current
+            with open(f"/proc/{current}/task/{current}/children") as handle:
+                stack += [int(p) for p in handle.read().split()]
+        except (OSError, ValueError):
+            continue
+    return None
 
 
 def _wait_gone(process, timeout: float) -> None:
@@ -266,47 +319,95 @@ def _error_output(ename: str, evalue: str) -> dict:
     return {"output_type": "error", "ename": ename, "evalue": evalue, "traceback": [f"{ename}: {evalue}"]}
 
 
-async def _run(client: NotebookClient, nb: NotebookNode, limits: Limits, out: Execution, judge=None) -> None:
-    start = time.monotonic()
-    async with client.async_setup_kernel():
-        if judge is not None and not await _install_agent(client, limits, out):
+class DiskFull(Exception):
+    """The kernel wrote more than it may (``Limits.sandbox.disk``)."""
+
+
+async def _watch_disk(kernel: Kernel, cap: int, every: float = 0.2) -> None:
+    """Kill the kernel as soon as it has written more than ``cap`` bytes (in bubblewrap its
+    tmpfs already refuses writes past it; this stops the notebook and says why)."""
+    while True:
+        await asyncio.sleep(every)
+        if await asyncio.to_thread(kernel.written) > cap:
+            kernel.kill()
             return
-        for index, cell in enumerate(nb.cells):
-            if cell.cell_type != "code":
-                continue
-            left = limits.notebook_timeout - (time.monotonic() - start)
-            if left <= 0:
-                out.status = "timeout"
-                out.reason = f"the notebook exceeded its {limits.notebook_timeout:g} s limit before cell {index}"
-                return
-            client.timeout = int(max(1, min(limits.cell_timeout, left)))
-            try:
-                if judge is not None and judge.owns(cell):
-                    if not await _judge_cell(client, judge, cell, index, limits, out):
-                        return
-                    continue
-                await client.async_execute_cell(cell, index)
-                out.ran.add(index)
-            except CellTimeoutError:
-                out.timed_out.append(index)
-                cell.outputs.append(_error_output("TimeoutError", f"cell exceeded {client.timeout} s"))
-                if not await _recover(client):
-                    out.status = "timeout"
-                    out.reason = f"cell {index} ran past {client.timeout} s and did not stop when interrupted"
-                    return
-            except DeadKernelError:
-                out.status = "kernel_died"
-                out.reason = f"the kernel died in cell {index} (a crash or the memory limit)"
-                cell.outputs.append(_error_output("DeadKernelError", "the kernel died in this cell"))
-                return
+
+
+async def _run(client: NotebookClient, nb: NotebookNode, limits: Limits, out: Execution, judge=None,
+               kernel: Kernel | None = None) -> None:
+    cap = limits.sandbox.disk
+    async with client.async_setup_kernel():
+        watcher = None
+        if kernel is not None:
+            kernel.lock()  # its sockets are made: the kernel's folder is the grader's from now on
+            watcher = asyncio.ensure_future(_watch_disk(kernel, cap))
+        try:
+            # The agent seeds every cell (with or without the judge, so that both grade alike)
+            # and answers the judge's requests.
+            if await _install_agent(client, limits, out, judge is not None):
+                await _cells(client, nb, limits, out, judge, kernel, watcher)
+        finally:
+            if watcher is not None:
+                watcher.cancel()
     if out.timed_out and out.status == "graded":
         out.status = "timeout"
         cells = ", ".join(str(i) for i in out.timed_out)
         out.reason = f"cell {cells} ran past the per-cell limit and was interrupted; later cells still ran"
 
 
-async def _install_agent(client: NotebookClient, limits: Limits, out: Execution) -> bool:
-    """Load the judge's agent into the fresh kernel (before any student code runs)."""
+async def _cells(client, nb, limits: Limits, out: Execution, judge, kernel: Kernel | None, watcher) -> None:
+    """The cell loop: each code cell in the kernel, or in the judge when it is a graded test."""
+    start = time.monotonic()
+    cap = limits.sandbox.disk
+
+    def stopped_for_disk(index: int) -> bool:
+        if kernel is None or not (watcher is not None and watcher.done() or kernel.written() > cap):
+            return False
+        out.status = "disk_full"
+        out.reason = (f"cell {index} wrote more than the {describe(cap)} a notebook may write "
+                      "(files, temporary files and caches together); the notebook was stopped there")
+        nb.cells[index].outputs.append(_error_output("DiskFull", f"the notebook wrote more than {describe(cap)}"))
+        out.ran.discard(index)
+        return True
+
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        left = limits.notebook_timeout - (time.monotonic() - start)
+        if left <= 0:
+            out.status = "timeout"
+            out.reason = f"the notebook exceeded its {limits.notebook_timeout:g} s limit before cell {index}"
+            return
+        client.timeout = int(max(1, min(limits.cell_timeout, left)))
+        try:
+            if judge is not None and judge.owns(cell):
+                going = await _judge_cell(client, judge, cell, index, limits, out)
+                if stopped_for_disk(index) or not going:
+                    return
+                continue
+            await client.async_execute_cell(cell, index)
+            out.ran.add(index)
+            if stopped_for_disk(index):
+                return
+        except CellTimeoutError:
+            out.timed_out.append(index)
+            cell.outputs.append(_error_output("TimeoutError", f"cell exceeded {client.timeout} s"))
+            if not await _recover(client):
+                out.status = "timeout"
+                out.reason = f"cell {index} ran past {client.timeout} s and did not stop when interrupted"
+                return
+        except DeadKernelError:
+            if stopped_for_disk(index):
+                return
+            out.status = "kernel_died"
+            out.reason = f"the kernel died in cell {index} (a crash or the memory limit)"
+            cell.outputs.append(_error_output("DeadKernelError", "the kernel died in this cell"))
+            return
+
+
+async def _install_agent(client: NotebookClient, limits: Limits, out: Execution, judge: bool = True) -> bool:
+    """Load the judge's agent into the fresh kernel (before any student code runs) and, for the
+    judge, open the comm its requests travel on."""
     kc = client.kc
     msg_id = kc.execute("import autograder.agent as _autograder_agent; _autograder_agent.install(); "
                         "del _autograder_agent", silent=True, store_history=False)
@@ -318,6 +419,14 @@ async def _install_agent(client: NotebookClient, limits: Limits, out: Execution)
             break
         if reply["parent_header"].get("msg_id") == msg_id:
             if reply["content"].get("status") == "ok":
+                if judge:
+                    import uuid
+
+                    from autograder.agent import TARGET
+
+                    client.judge_comm = uuid.uuid4().hex
+                    kc.shell_channel.send(kc.session.msg(
+                        "comm_open", {"comm_id": client.judge_comm, "target_name": TARGET, "data": {}}))
                 return True
             out.status = "error"
             out.reason = f"the grader could not set up the kernel: {reply['content'].get('ename')}: {reply['content'].get('evalue')}"
@@ -390,7 +499,10 @@ def execute(nb: NotebookNode, kernel: Kernel, limits: Limits | None = None, judg
     )
     started = time.monotonic()
     try:
-        asyncio.run(_run(client, nb, limits, out, judge)) if not _loop_running() else _run_in_thread(client, nb, limits, out, judge)
+        if _loop_running():
+            _run_in_thread(client, nb, limits, out, judge, kernel)
+        else:
+            asyncio.run(_run(client, nb, limits, out, judge, kernel))
     except DeadKernelError:
         out.status, out.reason = "kernel_died", "the kernel died before it could run the notebook"
     except RuntimeError as error:  # the kernel never answered
@@ -420,7 +532,7 @@ def _loop_running() -> bool:
     return True
 
 
-def _run_in_thread(client, nb, limits, out, judge=None) -> None:
+def _run_in_thread(client, nb, limits, out, judge=None, kernel=None) -> None:
     # Inside a running event loop (a notebook calling `check()`), run ours in a thread.
     import threading
 
@@ -428,7 +540,7 @@ def _run_in_thread(client, nb, limits, out, judge=None) -> None:
 
     def target():
         try:
-            asyncio.run(_run(client, nb, limits, out, judge))
+            asyncio.run(_run(client, nb, limits, out, judge, kernel))
         except BaseException as exc:  # re-raised in the caller's thread
             error.append(exc)
 

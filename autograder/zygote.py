@@ -65,6 +65,10 @@ def serve() -> None:
     # Who we are, for a grader outside our PID namespace (see Zygote.host_pid).
     replies.write(json.dumps({"pid": os.getpid(), "ns": _pid_namespace()}) + "\n")
     replies.flush()
+    if os.environ.get("AUTOGRADER_SANDBOXED") == "1":
+        from autograder.sandbox import prepare_tmp
+
+        prepare_tmp()
     preload = os.environ.get("AUTOGRADER_PRELOAD")
     extra = [m for m in preload.split(",") if m] if preload is not None else DEFAULT
     for name in ("autograder.sandbox", *BASE, *extra):
@@ -97,9 +101,10 @@ def _become_kernel(request: dict, devnull: int) -> None:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         os.dup2(devnull, 0)
         if request.get("sandbox") is not None:
-            from autograder.sandbox import enter
+            from autograder.sandbox import enter, enter_folders
 
             enter(request["sandbox"])  # limits and its own user id, before anything else runs
+            enter_folders(request["sandbox"])
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])
@@ -130,7 +135,9 @@ class Zygote:
     _instances: dict[tuple, Zygote] = {}
     _lock = threading.Lock()
 
-    def __init__(self, env: dict[str, str], sandboxed: bool = False, preload: tuple[str, ...] | None = None):
+    def __init__(self, env: dict[str, str], sandboxed: bool = False, preload: tuple[str, ...] | None = None,
+                 disk: int | None = None):
+        """``disk``: the size of the sandbox's tmpfs, where everything its kernels write goes."""
         from autograder import sandbox
 
         self.sandboxed = sandboxed
@@ -146,7 +153,7 @@ class Zygote:
             sandbox.seed_matplotlib(home / ".matplotlib")
             env = {**env, "AUTOGRADER_SANDBOXED": "1", "HOME": str(home), "TMPDIR": "/tmp", "MPLCONFIGDIR": str(home / ".matplotlib"),
                    "IPYTHONDIR": str(home / ".ipython"), "XDG_CACHE_HOME": str(home / ".cache")}
-            command = [*sandbox.command(root), *command]
+            command = [*sandbox.command(root, disk), *command]
         self.proc = subprocess.Popen(
             command,
             stdin=subprocess.PIPE,
@@ -159,12 +166,13 @@ class Zygote:
         self.host: int | None = None  # the zygote's PID as we see it
 
     @classmethod
-    def get(cls, env: dict[str, str], sandboxed: bool = False, preload: tuple[str, ...] | None = None) -> Zygote:
+    def get(cls, env: dict[str, str], sandboxed: bool = False, preload: tuple[str, ...] | None = None,
+            disk: int | None = None) -> Zygote:
         with cls._lock:
-            key = (sandboxed, preload)
+            key = (sandboxed, preload, disk if sandboxed else None)
             zygote = cls._instances.get(key)
             if zygote is None or zygote.proc.poll() is not None:
-                zygote = cls._instances[key] = cls(env, sandboxed, preload)
+                zygote = cls._instances[key] = cls(env, sandboxed, preload, disk)
             return zygote
 
     def _read(self) -> dict:
@@ -288,6 +296,7 @@ class SandboxProvisioner(LocalProvisioner):
 
             self._hand_over()
             cmd = sandbox.wrap(cmd, self.box)
+            kwargs["cwd"] = str(self.box.dir)  # on this side; the wrapper goes to the kernel's own
         return await super().launch_kernel(cmd, **kwargs)
 
 
@@ -308,7 +317,8 @@ class ZygoteProvisioner(SandboxProvisioner):
         box = self.box
         try:
             self._hand_over()
-            zygote = Zygote.get(self.zygote_env or env, sandboxed=bool(box and box.bwrap), preload=self.preload)
+            zygote = Zygote.get(self.zygote_env or env, sandboxed=bool(box and box.bwrap), preload=self.preload,
+                                disk=box.config.disk if box is not None else None)
             pid = zygote.spawn(cmd[start:], cwd, env, box.spec() if box is not None else None)
             self.zygote = zygote
         except (OSError, RuntimeError, ValueError):

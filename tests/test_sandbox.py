@@ -387,3 +387,85 @@ def test_sandbox_arguments_leave_out_the_repository_secrets():
     for secret in (paths.SOLUTIONS, paths.REPO / "tests", paths.REPO, Path.home()):
         assert str(secret) not in bound
     assert "--unshare-net" in args or "--unshare-all" in args
+
+
+# --- the disk: what one kernel may write in all -------------------------------------------------
+
+FILL = """
+import json, os, tempfile
+where = {"cwd": ".", "home": os.path.expanduser("~"), "tmp": tempfile.gettempdir(), "root_tmp": "/tmp", "shm": "/dev/shm"}
+written, errors = 0, []
+chunk = b"x" * (4 << 20)
+for round_ in range(200):  # up to 800 MiB per place, many files
+    for name, folder in where.items():
+        try:
+            with open(os.path.join(folder, f"fill-{round_}.bin"), "wb") as handle:
+                handle.write(chunk)
+            written += len(chunk)
+        except OSError as error:
+            errors.append(type(error).__name__)
+    if len(errors) > 20:
+        break
+print(json.dumps([written, errors[:3]]))
+"""
+
+
+def _free_bytes(paths_: list[str]) -> int:
+    return sum(os.statvfs(p).f_bavail * os.statvfs(p).f_frsize for p in {os.stat(p).st_dev: p for p in paths_}.values())
+
+
+@needs_bwrap
+@pytest.mark.parametrize("zygote", ["1", "0"])
+def test_a_kernel_cannot_write_more_than_its_disk_cap(monkeypatch, zygote):
+    """Everything the kernel writes (working directory, home, /tmp, /dev/shm) counts against
+    --disk; past it the notebook stops with a status and a reason, and the machine's free disk
+    does not drop by the amount the kernel tried to write."""
+    monkeypatch.setenv("AUTOGRADER_ZYGOTE", zygote)
+    cap = 128 << 20
+    watched = ["/", "/tmp", str(sandbox.sandbox_root()), str(Path.home())]
+    lowest = [_free_bytes(watched)]
+    start = lowest[0]
+    done = threading.Event()
+
+    def sample():
+        while not done.is_set():
+            lowest.append(_free_bytes(watched))
+            time.sleep(0.02)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        result, report, text, errors = attack(FILL, disk=cap, cell_timeout=60)
+    finally:
+        done.set()
+        sampler.join()
+    assert result.status == "disk_full", (result.status, result.reason, text, errors)
+    assert "128 MiB" in result.reason and "cell" in result.reason, result.reason
+    drop = start - min(lowest)
+    assert drop < cap, f"the machine's free disk dropped by {drop / 2**20:.0f} MiB (cap {cap / 2**20:.0f} MiB)"
+    # The notebook stopped there: the tests after the filling cell did not run.
+    assert result.score == 0 and all(c.message.startswith("not run") for c in result.cells.values()), result.cells
+
+
+def test_without_bubblewrap_the_disk_cap_is_watched(monkeypatch):
+    """Without bubblewrap nothing refuses the writes, but the grader stops the notebook soon
+    after it passes its cap, with the same status."""
+    monkeypatch.setitem(sandbox._AVAILABLE, "result", (False, "bubblewrap (bwrap) is not installed (simulated)"))
+    monkeypatch.setenv("AUTOGRADER_SANDBOX_WARNED", "1")
+    code = ("import time\nwith open('fill.bin', 'wb') as handle:\n"
+            "    for _ in range(400):\n        handle.write(b'x' * (1 << 20)); handle.flush(); time.sleep(0.01)\n")
+    result, report, text, errors = attack(code, disk=64 << 20, cell_timeout=60)
+    assert result.status == "disk_full" and "64 MiB" in result.reason, (result.status, result.reason)
+
+
+def test_the_disk_option_is_parsed(monkeypatch):
+    from click.testing import CliRunner
+
+    from autograder.cli import _sandbox, main
+
+    monkeypatch.setenv("AUTOGRADER_DISK", "512M")
+    assert sandbox.SandboxConfig.from_env().disk == 512 << 20
+    assert _sandbox(False, None, "3G").disk == 3 << 30
+    assert sandbox.SandboxConfig().disk == 2 << 30
+    bad = CliRunner().invoke(main, ["grade", ".", "--module", "00", "--disk", "lots"])
+    assert bad.exit_code == 2 and "not a size" in bad.output
