@@ -36,7 +36,7 @@ def main(argv=None) -> None:
     result = gpt_train.run_studies(train_data, val_data, tok.vocab_size, log=print)
     result["machine"] = dict(torch=torch.__version__, threads=args.threads,
                              cpu=platform.processor() or platform.machine())
-    result["command"] = "python datasets/build_lm_studies.py --threads %d" % args.threads
+    result["command"] = f"python datasets/build_lm_studies.py --threads {args.threads}"
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
     print("wrote", args.out)
