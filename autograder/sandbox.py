@@ -158,19 +158,24 @@ def repo() -> Path:
 
 
 def python_roots() -> list[Path]:
-    """Folders the Python environment needs: prefixes and the sys.path entries outside the repo."""
-    roots = []
-    for item in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
-                 os.path.dirname(os.path.realpath(sys.executable)), *sys.path):
+    """Folders the Python environment needs: its prefixes, and the ``sys.path`` entries that are
+    installed packages (site-packages, zip files, folders inside a prefix). The folder of the
+    script that runs the grader is not one of them: a script in /tmp or in a home folder would
+    otherwise show that whole folder to every kernel."""
+    prefixes = [Path(os.path.realpath(p)) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix)]
+    roots = [*prefixes, Path(os.path.dirname(os.path.realpath(sys.executable)))]
+    for item in sys.path:
         if not item or not os.path.isabs(item) or not os.path.exists(item):
             continue
         path = Path(os.path.realpath(item))
         if path.is_file():
             path = path.parent
-        if path == repo() or (repo() in path.parents and Path(os.path.realpath(sys.prefix)) not in (path, *path.parents)):
-            continue  # the repository itself: only what view_args names
-        roots.append(path)
-    return _outermost(roots)
+        installed = path.name in ("site-packages", "dist-packages") or any(p in (path, *path.parents) for p in prefixes)
+        if installed:
+            roots.append(path)
+    repo_root = repo()
+    return _outermost([r for r in roots if r != repo_root and not (repo_root in r.parents and not any(
+        p in (r, *r.parents) for p in prefixes))])
 
 
 def _outermost(items: list[Path]) -> list[Path]:

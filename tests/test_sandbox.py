@@ -469,3 +469,14 @@ def test_the_disk_option_is_parsed(monkeypatch):
     assert sandbox.SandboxConfig().disk == 2 << 30
     bad = CliRunner().invoke(main, ["grade", ".", "--module", "00", "--disk", "lots"])
     assert bad.exit_code == 2 and "not a size" in bad.output
+
+
+def test_the_folder_of_the_graders_script_is_not_shown_to_kernels(monkeypatch, tmp_path):
+    """A grading script run from /tmp or a home folder puts that folder first on sys.path; the
+    sandbox must not bind it (it would show every file there to every kernel, and hide the
+    sandbox's own /tmp)."""
+    monkeypatch.setattr(sys, "path", [str(tmp_path), "/tmp", str(Path.home()), *sys.path])
+    roots = sandbox.python_roots()
+    assert not [r for r in roots if r in (tmp_path, Path("/tmp"), Path.home()) or Path("/tmp") in r.parents], roots
+    prefix = Path(os.path.realpath(sys.prefix))
+    assert any(r == prefix or r in prefix.parents for r in roots), f"the environment itself must stay visible: {roots}"
