@@ -21,6 +21,8 @@ from pathlib import Path
 import nbformat
 from nbformat import NotebookNode
 
+from autograder.names import NotebookCode, unseen_names
+
 SCHEMA_VERSION = 3
 BEGIN_SOLUTION, END_SOLUTION = "### BEGIN SOLUTION", "### END SOLUTION"
 BEGIN_HIDDEN, END_HIDDEN = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
@@ -129,6 +131,21 @@ def test_points(nb: NotebookNode) -> dict[str, float]:
     }
 
 
+def code_of(nb: NotebookNode) -> NotebookCode:
+    """The notebook's code cells sorted by this convention, for :mod:`autograder.names`."""
+    code = NotebookCode()
+    for cell in nb.cells:
+        if cell.get("cell_type") != "code":
+            continue
+        if is_test(cell):
+            code.tests[nbgrader_meta(cell).get("grade_id")] = cell.source
+        elif is_solution(cell):
+            code.exercises.append(cell.source)
+        else:
+            code.other.append(cell.source)
+    return code
+
+
 def _bare_hidden_asserts(source: str) -> list[int]:
     import ast
 
@@ -181,9 +198,7 @@ def validate(nb: NotebookNode) -> list[str]:
         problems.append(f"exercise {pending_solution!r} has no test cell after it")
     if not any(is_test(c) for c in nb.cells):
         problems.append("the notebook has no graded test cell")
-    from autograder.judge import unseen_names  # the judge imports this module
-
-    for gid, names in unseen_names(nb).items():
+    for gid, names in unseen_names(code_of(nb)).items():
         problems.append(
             f"test cell {gid!r} reads {', '.join(names)}: the judge sees only the notebook's imports and the "
             "names its exercises define; set such values inside the test cell")

@@ -10,13 +10,36 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from autograder.execute import Limits
-from autograder.sandbox import SandboxConfig, SandboxUnavailable, parse_size
+from autograder.errors import UsageError
+from autograder.sandbox import SandboxConfig, parse_size
+from autograder.settings import Limits
 
 console = Console()
+BUG = "this is a bug in the autograder, not a mistake of yours: please report it with the traceback above"
 
 
-@click.group()
+class Autograder(click.Group):
+    """A user's mistake (:class:`autograder.errors.UsageError`, or a path that does not exist)
+    prints one line and exits 2; anything else is the autograder's bug: its traceback, and a
+    line that says so, exit 1."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except (UsageError, FileNotFoundError) as error:
+            click.echo(f"autograder: error: {error}", err=True)
+            ctx.exit(2)
+        except Exception:
+            import traceback
+
+            traceback.print_exc()
+            click.echo(f"autograder: {BUG}", err=True)
+            ctx.exit(1)
+
+
+@click.group(cls=Autograder)
 @click.option("-v", "--verbose", is_flag=True, help="Log one line per graded submission.")
 def main(verbose: bool) -> None:
     """Release, check and grade the course's notebooks."""
@@ -59,11 +82,8 @@ def check(notebook: Path, module: str | None, no_record: bool, cell_timeout: flo
     """Grade your saved NOTEBOOK as the instructor would (hidden tests included)."""
     from autograder.selfcheck import run_check, table
 
-    try:
-        result = run_check(notebook, module=module, record=not no_record, cell_timeout=cell_timeout,
-                           sandbox=_sandbox(require_sandbox, None, disk))
-    except (ValueError, KeyError, SandboxUnavailable) as error:
-        raise click.ClickException(str(error)) from None
+    result = run_check(notebook, module=module, record=not no_record, cell_timeout=cell_timeout,
+                       sandbox=_sandbox(require_sandbox, None, disk))
     console.print(table(result))
     if result.status != "graded":
         console.print(f"[red]{result.status}[/]: {result.reason}")
@@ -119,12 +139,9 @@ def grade(submissions: Path, module: str, out: Path | None, workers: int | None,
     """Grade a class: SUBMISSIONS is a folder (nbgrader layout or flat) or a zip."""
     from autograder.batch import grade as run
 
-    try:
-        report = run(submissions, module=module, out=out, workers=workers, cell_timeout=cell_timeout,
-                     notebook_timeout=notebook_timeout, force=force, feedback=not no_feedback, db_url=db_url,
-                     scheduler=scheduler, sandbox=_sandbox(require_sandbox, memory, disk))
-    except (ValueError, KeyError, FileNotFoundError, ConnectionError, SandboxUnavailable) as error:
-        raise click.ClickException(str(error)) from None
+    report = run(submissions, module=module, out=out, workers=workers, cell_timeout=cell_timeout,
+                 notebook_timeout=notebook_timeout, force=force, feedback=not no_feedback, db_url=db_url,
+                 scheduler=scheduler, sandbox=_sandbox(require_sandbox, memory, disk))
     failed = [r for r in report.rows if r.status != "graded"]
     console.print(
         f"{len(report.rows)} submissions ({report.graded_now} graded now, {report.skipped} unchanged) "
@@ -136,15 +153,17 @@ def grade(submissions: Path, module: str, out: Path | None, workers: int | None,
 
 
 def _sandbox(required: bool, memory: str | None, disk: str | None = None) -> SandboxConfig:
+    import dataclasses
+
     config = SandboxConfig.from_env()
-    config.required = config.required or required
+    changes: dict = {"required": config.required or required}
     for name, value in (("memory", memory), ("disk", disk)):
         if value is not None:
             try:
-                setattr(config, name, parse_size(value))
+                changes[name] = parse_size(value)
             except ValueError as error:
                 raise click.BadParameter(str(error), param_hint=f"--{name}") from None
-    return config
+    return dataclasses.replace(config, **changes)
 
 
 @main.command()

@@ -1,45 +1,28 @@
-"""Run a notebook in a fresh kernel, cell by cell, with time limits; never raise for the
-student's sake.
+"""The cell loop: run a notebook in its kernel, cell by cell, with time limits, graded test
+cells in the judge; never raise for the student's sake.
 
-A kernel is started ahead of time (:class:`KernelPool`) so that a worker grading a batch pays the
-kernel's start-up while the previous notebook runs. Each notebook gets a kernel of its own, in a
-private working directory, and the kernel is killed when the notebook is done.
+The kernel comes started (:mod:`autograder.kernel`); when the notebook is done it is killed.
+What happened comes back as an :class:`Execution`: which cells ran, which timed out, and the
+notebook's status (``graded``, ``timeout``, ``disk_full``, ``kernel_died``, ``error``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
-import logging
-import os
 import queue
-import signal
 import time
 from dataclasses import dataclass, field
 
 import nbformat
-from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbclient.util import ensure_async, run_hook
 from nbformat import NotebookNode
 
-from autograder import paths, zygote
-from autograder.sandbox import SandboxConfig, describe, new_box
-
-
-@dataclass
-class Limits:
-    """Time and output limits for one notebook."""
-
-    cell_timeout: float = 120.0  # seconds one cell may run
-    notebook_timeout: float = 600.0  # seconds the whole notebook may run
-    startup_timeout: float = 60.0  # seconds for the kernel to answer
-    cell_output_chars: int = 200_000  # output kept per cell (characters, all outputs together)
-    notebook_output_chars: int = 2_000_000  # output kept for the whole notebook
-    # Bubblewrap and rlimits of the kernel (autograder.sandbox); travels with the limits to workers.
-    sandbox: SandboxConfig = field(default_factory=SandboxConfig.from_env)
+from autograder.kernel import Kernel
+from autograder.sandbox import describe
+from autograder.settings import Limits
 
 
 class CappedClient(NotebookClient):
@@ -129,190 +112,6 @@ class Execution:
     ran: set[int] = field(default_factory=set)  # indices of cells that ran to completion
     timed_out: list[int] = field(default_factory=list)
     seconds: float = 0.0
-
-
-def kernel_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("JPY_", "JUPYTER_TOKEN"))}
-    env.update(
-        COURSE_PROFILE="quick",
-        # Figures as PNG outputs (the inline backend, as in JupyterLab): the feedback page shows them.
-        MPLBACKEND="module://matplotlib_inline.backend_inline",
-        PYTHONHASHSEED="0",
-        PYDEVD_DISABLE_FILE_VALIDATION="1",
-        OMP_NUM_THREADS=env.get("OMP_NUM_THREADS", "1"),
-        MKL_NUM_THREADS=env.get("MKL_NUM_THREADS", "1"),
-        OPENBLAS_NUM_THREADS=env.get("OPENBLAS_NUM_THREADS", "1"),
-    )
-    env.update(extra or {})
-    return env
-
-
-KERNEL_ARGS = ["--HistoryManager.enabled=False"]
-
-
-class Kernel:
-    """A started kernel with its private working directory, confined by :mod:`autograder.sandbox`
-    (bubblewrap where it works, rlimits always; ``sandbox`` defaults to the environment's)."""
-
-    def __init__(self, env: dict[str, str] | None = None, sandbox: SandboxConfig | None = None,
-                 preload: tuple[str, ...] | None = None):
-        """``preload``: modules the kernel will import, imported once in the zygote it is forked
-        from (:mod:`autograder.zygote`); None for the zygote's default list."""
-        paths.ensure_tools_on_path()
-        self.box = new_box(sandbox)
-        self.workdir = self.box.workdir
-        # Sockets live in their own private folder (IPC, not TCP: nothing listens on the network).
-        self.sockets = self.box.sockets
-        self.km = KernelManager(
-            kernel_name="python3",
-            transport="ipc",
-            ip=str(self.sockets / "k"),
-            # nbclient awaits the client's channels: a blocking client would stall its event loop.
-            client_class="jupyter_client.asynchronous.AsyncKernelClient",
-        )
-        # The kernel reads its connection file: it goes in the kernel's own folder.
-        self.km.connection_file = str(self.sockets / "kernel.json")
-        self.km.log.setLevel(logging.ERROR)
-        environment = self.box.kernel_env(kernel_env(env))
-        import uuid
-
-        self.km.kernel_id = str(uuid.uuid4())
-        provisioner_class = zygote.ZygoteProvisioner if zygote.enabled() else zygote.SandboxProvisioner
-        provisioner = provisioner_class(kernel_id=self.km.kernel_id, kernel_spec=self.km.kernel_spec, parent=self.km)
-        provisioner.zygote_env = environment
-        provisioner.preload = preload
-        provisioner.box = self.box
-        self.km.provisioner = provisioner
-        # No input history: it is a SQLite file in the home directory that every kernel would open.
-        self.km.start_kernel(cwd=self.box.cwd, env=environment, extra_arguments=KERNEL_ARGS)
-
-    @property
-    def memory_limit(self) -> int:
-        return self.box.config.memory
-
-    def adopt_workdir(self) -> None:
-        """Hand what the grader copied into the working directory to the kernel's user."""
-        self.box.adopt(self.workdir)
-
-    def tmp_views(self) -> list[str]:
-        """The sandbox's ``/tmp`` and ``/dev/shm`` as the grader sees them (none without
-        bubblewrap)."""
-        if not self.box.bwrap:
-            return []
-        provisioner = getattr(self.km, "provisioner", None)
-        shared = getattr(provisioner, "zygote", None)
-        pid = shared.host if shared is not None and shared.sandboxed else _inside(getattr(provisioner, "pid", None))
-        return [f"/proc/{pid}/root/{d}" for d in ("tmp", "dev/shm")] if pid else []
-
-    def written(self) -> int:
-        """Bytes the kernel has written so far (see :meth:`autograder.sandbox.Box.written`)."""
-        return self.box.written(self.tmp_views())
-
-    def lock(self) -> None:
-        self.box.lock()
-
-    def kill(self) -> None:
-        """SIGKILL the kernel's process group now (the cell loop then sees a dead kernel)."""
-        pid = getattr(getattr(self.km, "provisioner", None), "pid", None)
-        if pid:
-            try:
-                os.killpg(pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-        if self.box.uid is not None:
-            from autograder.sandbox import kill_user
-
-            kill_user(self.box.uid)
-
-    def shutdown(self) -> None:
-        provisioner = getattr(self.km, "provisioner", None)
-        pid = getattr(provisioner, "pid", None)
-        if pid:
-            # Killed here first: jupyter_client's own kill then waits in 0.1 s steps for the
-            # process to go, most of which is idle time on every notebook.
-            try:
-                os.killpg(pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-            _wait_gone(provisioner.process, 5.0)
-        try:
-            if self.km.has_kernel:
-                self.km.shutdown_kernel(now=True)
-        except Exception:  # a kernel that is already gone is fine
-            pass
-        if pid:
-            # The kernel leads its own process group: whatever the notebook started dies with it.
-            try:
-                os.killpg(pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-        # Then every process of the kernel's own user, and its files in the zygote's /tmp.
-        shared = getattr(provisioner, "zygote", None)
-        tmp = ([f"/proc/{shared.host}/root/{d}" for d in ("tmp", "dev/shm")]
-               if shared is not None and shared.sandboxed and shared.host else [])
-        self.box.cleanup(tmp)
-
-
-def _inside(pid: int | None) -> int | None:
-    """A process under ``pid`` (bubblewrap) that lives in another mount namespace: the sandbox."""
-    if not pid:
-        return None
-    try:
-        ours = os.readlink("/proc/self/ns/mnt")
-    except OSError:
-        return None
-    stack, seen = [pid], 0
-    while stack and seen < 64:
-        current = stack.pop()
-        seen += 1
-        try:
-            if os.readlink(f"/proc/{current}/ns/mnt") != ours:
-                return current
-            with open(f"/proc/{current}/task/{current}/children") as handle:
-                stack += [int(p) for p in handle.read().split()]
-        except (OSError, ValueError):
-            continue
-    return None
-
-
-def _wait_gone(process, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while process is not None and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.002)
-
-
-class KernelPool:
-    """Keeps ``size`` kernels starting in the background; ``take`` hands out a fresh one."""
-
-    def __init__(self, size: int = 1, env: dict[str, str] | None = None, sandbox: SandboxConfig | None = None,
-                 preload: tuple[str, ...] | None = None):
-        self.size, self.env, self.sandbox, self.preload = size, env, sandbox, preload
-        self._ready: list[Kernel] = [self._new() for _ in range(size)]
-
-    def _new(self) -> Kernel:
-        return Kernel(self.env, self.sandbox, self.preload)
-
-    def take(self, sandbox: SandboxConfig | None = None, preload: tuple[str, ...] | None = None) -> Kernel:
-        """A started kernel; with ``sandbox`` (a batch's own limits) one confined that way, and
-        with ``preload`` (a module's imports) one forked from a zygote that imported those."""
-        if sandbox is not None and not _same_box(sandbox, self.sandbox or SandboxConfig.from_env()):
-            self.close()
-            self.sandbox = sandbox
-        if preload is not None and preload != self.preload:
-            self.close()
-            self.preload = preload
-        kernel = self._ready.pop(0) if self._ready else self._new()
-        while len(self._ready) < self.size:
-            self._ready.append(self._new())
-        return kernel
-
-    def close(self) -> None:
-        while self._ready:
-            self._ready.pop().shutdown()
-
-
-def _same_box(a: SandboxConfig, b: SandboxConfig) -> bool:
-    return dataclasses.replace(a, required=False) == dataclasses.replace(b, required=False)
 
 
 def _error_output(ename: str, evalue: str) -> dict:
@@ -409,30 +208,25 @@ async def _install_agent(client: NotebookClient, limits: Limits, out: Execution,
     """Load the judge's agent into the fresh kernel (before any student code runs) and, for the
     judge, open the comm its requests travel on."""
     kc = client.kc
-    msg_id = kc.execute("import autograder.agent as _autograder_agent; _autograder_agent.install(); "
-                        "del _autograder_agent", silent=True, store_history=False)
-    deadline = time.monotonic() + limits.startup_timeout
-    while time.monotonic() < deadline:
-        try:
-            reply = await kc.shell_channel.get_msg(timeout=max(0.1, deadline - time.monotonic()))
-        except Exception:
-            break
-        if reply["parent_header"].get("msg_id") == msg_id:
-            if reply["content"].get("status") == "ok":
-                if judge:
-                    import uuid
+    code = "import autograder.agent as _autograder_agent; _autograder_agent.install(); del _autograder_agent"
+    try:
+        reply = await kc.execute(code, silent=True, store_history=False, reply=True, timeout=limits.startup_timeout)
+    except (TimeoutError, queue.Empty):
+        out.status, out.reason = "error", "the grader could not set up the kernel (no answer)"
+        return False
+    content = reply.get("content", {})
+    if content.get("status") != "ok":
+        out.status = "error"
+        out.reason = f"the grader could not set up the kernel: {content.get('ename')}: {content.get('evalue')}"
+        return False
+    if judge:
+        import uuid
 
-                    from autograder.agent import TARGET
+        from autograder.agent import TARGET
 
-                    client.judge_comm = uuid.uuid4().hex
-                    kc.shell_channel.send(kc.session.msg(
-                        "comm_open", {"comm_id": client.judge_comm, "target_name": TARGET, "data": {}}))
-                return True
-            out.status = "error"
-            out.reason = f"the grader could not set up the kernel: {reply['content'].get('ename')}: {reply['content'].get('evalue')}"
-            return False
-    out.status, out.reason = "error", "the grader could not set up the kernel (no answer)"
-    return False
+        client.judge_comm = uuid.uuid4().hex
+        kc.shell_channel.send(kc.session.msg("comm_open", {"comm_id": client.judge_comm, "target_name": TARGET, "data": {}}))
+    return True
 
 
 async def _judge_cell(client: NotebookClient, judge, cell: NotebookNode, index: int, limits: Limits,
@@ -468,15 +262,10 @@ async def _recover(client: NotebookClient, wait: float = 5.0) -> bool:
     """Interrupt a kernel stuck in a cell; True when it answers again."""
     try:
         client.km.interrupt_kernel()
-        msg_id = client.kc.execute("pass", silent=True, store_history=False)
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            reply = await client.kc.shell_channel.get_msg(timeout=max(0.1, deadline - time.monotonic()))
-            if reply["parent_header"].get("msg_id") == msg_id:
-                return True
+        await client.kc.execute("pass", silent=True, store_history=False, reply=True, timeout=wait)
     except Exception:
         return False
-    return False
+    return True
 
 
 def execute(nb: NotebookNode, kernel: Kernel, limits: Limits | None = None, judge=None) -> Execution:

@@ -36,6 +36,7 @@ from typing import Any
 from nbformat import NotebookNode
 
 from autograder import authoring, wire
+from autograder.names import code_names, imports, top_level_names
 
 MAX_REPLY_CHARS = 64 * 1024 * 1024  # one answer from the kernel (text of the JSON); model state dicts are a few MB
 AGENT = "__import__('autograder.agent', fromlist=['dispatch'])"
@@ -387,95 +388,6 @@ def _student_exception(err: Any) -> BaseException:
 # --- the judge ---------------------------------------------------------------------------------
 
 
-def _top_level_names(source: str) -> set[str]:
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return set()
-    names: set[str] = set()
-    for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.add(node.name)
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            continue
-        else:
-            for sub in ast.walk(node):
-                if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
-                    names.add(sub.id)
-    return names
-
-
-def _imports(source: str) -> list[ast.stmt]:
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return []
-    return [node for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
-
-
-def kernel_imports(nb: NotebookNode) -> list[str]:
-    """The modules a notebook's own code cells import (``import a.b`` and ``from a.b import c``
-    give ``a.b``), in order; test cells are left out: they run in the judge."""
-    found: list[str] = []
-    for cell in nb.cells:
-        if cell.get("cell_type") != "code" or authoring.is_test(cell):
-            continue
-        for node in _imports(cell.source):
-            if isinstance(node, ast.Import):
-                found += [a.name for a in node.names]
-            elif node.level == 0 and node.module:
-                found.append(node.module)
-    return list(dict.fromkeys(found))
-
-
-def _code_names(code: types.CodeType) -> set[str]:
-    names = set(code.co_names)
-    for const in code.co_consts:
-        if isinstance(const, types.CodeType):
-            names |= _code_names(const)
-    return names
-
-
-def unseen_names(nb: NotebookNode) -> dict[str, list[str]]:
-    """Names each test cell reads that the judge cannot give it: not bound in the cell, not a
-    builtin, not imported by the notebook and not defined by an exercise (a variable set by an
-    ordinary cell, say). ``{grade_id: [names]}``; checked by ``authoring.validate``."""
-    exercise_names: set[str] = set()
-    imported: set[str] = set()
-    for cell in nb.cells:
-        if cell.get("cell_type") != "code" or authoring.is_test(cell):
-            continue
-        for node in _imports(cell.source):
-            imported |= {(a.asname or a.name).split(".")[0] for a in node.names}
-        if authoring.is_solution(cell):
-            exercise_names |= _top_level_names(cell.source)
-    found: dict[str, list[str]] = {}
-    for cell in nb.cells:
-        if not authoring.is_test(cell):
-            continue
-        try:
-            tree = ast.parse(cell.source)
-        except SyntaxError:
-            continue
-        bound: set[str] = set()
-        loads: set[str] = set()
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Name):
-                (loads if isinstance(node.ctx, ast.Load) else bound).add(node.id)
-            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                bound.add(node.name)
-            elif isinstance(node, (ast.Import, ast.ImportFrom)):
-                bound |= {(a.asname or a.name).split(".")[0] for a in node.names}
-            elif isinstance(node, ast.arg):
-                bound.add(node.arg)
-            elif isinstance(node, ast.ExceptHandler) and node.name:
-                bound.add(node.name)
-        missing = sorted(loads - bound - set(dir(builtins)) - exercise_names - imported)
-        if missing:
-            found[authoring.nbgrader_meta(cell).get("grade_id")] = missing
-    return found
-
-
 class Judge:
     """Runs the graded test cells of one notebook against one student's kernel."""
 
@@ -487,9 +399,9 @@ class Judge:
         for cell in source.cells:
             if cell.get("cell_type") != "code" or authoring.is_test(cell):
                 continue
-            statements += _imports(cell.source)
+            statements += imports(cell.source)
             if authoring.is_solution(cell):
-                self.exercise_names |= _top_level_names(cell.source)
+                self.exercise_names |= top_level_names(cell.source)
         self.ns: dict[str, Any] = {"__name__": "__judge__", "__builtins__": builtins}
         self.import_error: str | None = None
         for statement in statements:  # the instructor's imports, in the judge's own interpreter
@@ -513,7 +425,7 @@ class Judge:
         with self.busy:
             try:
                 code = compile(source, "<test cell>", "exec")
-                wanted = sorted(_code_names(code) & self.exercise_names)
+                wanted = sorted(code_names(code) & self.exercise_names)
                 found = link.lookup(wanted)
                 for name in wanted:
                     if name in found:

@@ -29,23 +29,22 @@ turns bubblewrap off (for debugging), ``AUTOGRADER_SANDBOX=required`` requires i
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from autograder.errors import SandboxUnavailable
+
 GiB = 1 << 30
-# Inherited by the worker processes of a batch: the warning is printed once, by the main process.
-_WARNED_ENV = "AUTOGRADER_SANDBOX_WARNED"
+
+__all__ = ["SandboxConfig", "SandboxUnavailable", "decide", "new_box"]
 
 
-class SandboxUnavailable(RuntimeError):
-    """``--require-sandbox`` was given and bubblewrap cannot be used here."""
-
-
-@dataclass
+@dataclass(frozen=True)
 class SandboxConfig:
     """How a grading kernel is confined."""
 
@@ -56,21 +55,21 @@ class SandboxConfig:
     open_files: int = 1024  # RLIMIT_NOFILE
     file_size: int = 1 * GiB  # RLIMIT_FSIZE, bytes one file may grow to
     disk: int = 2 * GiB  # bytes a kernel may write in all (its tmpfs; watched without bubblewrap)
+    bwrap: bool | None = None  # decided (see resolved()): kernels run in bubblewrap
 
     @classmethod
-    def from_env(cls) -> SandboxConfig:
-        mode = os.environ.get("AUTOGRADER_SANDBOX", "1").strip().lower()
-        config = cls(enabled=mode not in ("0", "off", "false", "no"), required=mode == "required")
-        if os.environ.get("AUTOGRADER_MEMORY"):
-            config.memory = parse_size(os.environ["AUTOGRADER_MEMORY"])
-        if os.environ.get("AUTOGRADER_DISK"):
-            config.disk = parse_size(os.environ["AUTOGRADER_DISK"])
-        return config
+    def from_env(cls, environ: dict[str, str] | None = None) -> SandboxConfig:
+        """``AUTOGRADER_SANDBOX`` (1, 0 or required), ``AUTOGRADER_MEMORY``, ``AUTOGRADER_DISK``."""
+        env = os.environ if environ is None else environ
+        mode = env.get("AUTOGRADER_SANDBOX", "1").strip().lower()
+        return cls(enabled=mode not in ("0", "off", "false", "no"), required=mode == "required",
+                   memory=parse_size(env["AUTOGRADER_MEMORY"]) if env.get("AUTOGRADER_MEMORY") else 4 * GiB,
+                   disk=parse_size(env["AUTOGRADER_DISK"]) if env.get("AUTOGRADER_DISK") else 2 * GiB)
 
-    def to_env(self) -> dict[str, str]:
-        """The environment that makes :meth:`from_env` return this configuration (for workers)."""
-        mode = "required" if self.required else ("1" if self.enabled else "0")
-        return {"AUTOGRADER_SANDBOX": mode, "AUTOGRADER_MEMORY": str(self.memory), "AUTOGRADER_DISK": str(self.disk)}
+    def resolved(self) -> SandboxConfig:
+        """This configuration with bubblewrap decided (see :func:`decide`), once, where grading
+        starts: workers and kernels then take the decision as it is."""
+        return self if self.bwrap is not None else replace(self, bwrap=decide(self))
 
 
 def parse_size(text: str | int) -> int:
@@ -139,15 +138,19 @@ def decide(config: SandboxConfig) -> bool:
             f"the grading sandbox is required (--require-sandbox) but {why}; install bubblewrap "
             f"(Debian/Ubuntu: apt-get install bubblewrap) or allow user namespaces"
         )
-    if not os.environ.get(_WARNED_ENV):
-        os.environ[_WARNED_ENV] = "1"
-        message = (f"warning: grading WITHOUT the sandbox: {why}. Submissions can read your files and use "
-                   f"the network; only resource limits apply. Use --require-sandbox to make this an error.")
-        import logging
-
-        print(message, file=sys.stderr, flush=True)  # once per batch, whatever the logging setup
-        logging.getLogger("autograder.sandbox").info(message)
+    _warn_unsandboxed(why)
     return False
+
+
+@functools.cache
+def _warn_unsandboxed(why: str) -> None:
+    """Once per process (workers get the decision made, and never warn again)."""
+    import logging
+
+    message = (f"warning: grading WITHOUT the sandbox: {why}. Submissions can read your files and use "
+               f"the network; only resource limits apply. Use --require-sandbox to make this an error.")
+    print(message, file=sys.stderr, flush=True)  # whatever the logging setup
+    logging.getLogger("autograder.sandbox").info(message)
 
 
 # --- the view ---------------------------------------------------------------------------------
@@ -464,8 +467,8 @@ _ENV_PREFIXES = ("LC_", "COURSE_", "AUTOGRADER_JUDGE", "TORCH_", "CUBLAS_")
 
 def new_box(config: SandboxConfig | None = None) -> Box:
     """Make one kernel's folder; decide bubblewrap (see :func:`decide`) and its user id."""
-    config = config or SandboxConfig.from_env()
-    bwrap = decide(config)
+    config = (config or SandboxConfig.from_env()).resolved()
+    bwrap = bool(config.bwrap)
     root = sandbox_root()
     uid = allocate_uid() if bwrap and os.geteuid() == 0 else None
     import tempfile

@@ -7,7 +7,8 @@ directory and environment. Each notebook still gets a process of its own that no
 run in: the zygote never executes student code.
 
 The zygote speaks JSON lines on stdin/stdout: ``{"argv", "cwd", "env"}`` in, ``{"pid"}`` out.
-Set ``AUTOGRADER_ZYGOTE=0`` to launch kernels the ordinary way.
+``Settings.zygote=False`` (``AUTOGRADER_ZYGOTE=0``) launches kernels the ordinary way
+(:mod:`autograder.kernel`).
 """
 
 from __future__ import annotations
@@ -19,8 +20,6 @@ import subprocess
 import sys
 import threading
 
-from jupyter_client.provisioning import LocalProvisioner
-
 # Imported by every zygote before it forks: the kernel itself (ipykernel's debugger module alone
 # is 0.04 s of CPU per kernel otherwise) and the judge's agent. None starts a thread at import.
 BASE = ("ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.debugger", "autograder.agent")
@@ -29,10 +28,6 @@ BASE = ("ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.debugger", "auto
 # kernels of the GPT modules do not each import torch (1.2 s of CPU) and module 00's zygote does
 # not import scipy.stats for nothing.
 DEFAULT = ("numpy", "scipy.special", "scipy.spatial", "scipy.stats", "matplotlib", "matplotlib.pyplot")
-
-
-def enabled() -> bool:
-    return os.environ.get("AUTOGRADER_ZYGOTE", "1") != "0" and hasattr(os, "fork")
 
 
 # --- the zygote process -----------------------------------------------------------------------
@@ -234,99 +229,6 @@ def _inner_pid(pid: int, ns: str) -> int | None:
     except (OSError, ValueError):
         return None
     return None
-
-
-class ForkedProcess:
-    """The parts of ``subprocess.Popen`` that jupyter_client uses, for a process we did not
-    start ourselves (the zygote did, and the system reaps it)."""
-
-    stdin = stdout = stderr = None
-
-    def __init__(self, pid: int):
-        self.pid = pid
-        self.returncode: int | None = None
-
-    def poll(self) -> int | None:
-        if self.returncode is None:
-            try:
-                os.kill(self.pid, 0)
-            except ProcessLookupError:
-                self.returncode = 0
-        return self.returncode
-
-    def wait(self, timeout: float | None = None) -> int:
-        import time
-
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while self.poll() is None:
-            if deadline is not None and time.monotonic() > deadline:
-                raise subprocess.TimeoutExpired([str(self.pid)], timeout)
-            time.sleep(0.02)
-        return self.returncode
-
-    def send_signal(self, signum: int) -> None:
-        try:
-            os.kill(self.pid, signum)
-        except ProcessLookupError:
-            pass
-
-    def terminate(self) -> None:
-        self.send_signal(signal.SIGTERM)
-
-    def kill(self) -> None:
-        try:
-            os.killpg(self.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            self.send_signal(signal.SIGKILL)
-
-
-class SandboxProvisioner(LocalProvisioner):
-    """Starts the kernel confined (see :mod:`autograder.sandbox`): the connection file handed
-    to the kernel's user, the command wrapped in bubblewrap and the limits."""
-
-    box = None  # autograder.sandbox.Box
-
-    def _hand_over(self) -> None:
-        if self.box is not None and self.box.uid is not None and self.parent is not None:
-            os.chown(self.parent.connection_file, self.box.uid, self.box.uid)
-
-    async def launch_kernel(self, cmd: list[str], **kwargs):
-        if self.box is not None:
-            from autograder import sandbox
-
-            self._hand_over()
-            cmd = sandbox.wrap(cmd, self.box)
-            kwargs["cwd"] = str(self.box.dir)  # on this side; the wrapper goes to the kernel's own
-        return await super().launch_kernel(cmd, **kwargs)
-
-
-class ZygoteProvisioner(SandboxProvisioner):
-    """Launches the kernel by forking the zygote instead of starting a new interpreter."""
-
-    zygote_env: dict[str, str] = {}
-    preload: tuple[str, ...] | None = None  # see Zygote
-    zygote: Zygote | None = None  # the one this kernel was forked from
-
-    async def launch_kernel(self, cmd: list[str], **kwargs):
-        try:
-            start = cmd.index("ipykernel_launcher") + 1
-        except ValueError:
-            return await super().launch_kernel(cmd, **kwargs)
-        env = dict(kwargs.get("env") or os.environ)
-        cwd = str(kwargs.get("cwd") or os.getcwd())
-        box = self.box
-        try:
-            self._hand_over()
-            zygote = Zygote.get(self.zygote_env or env, sandboxed=bool(box and box.bwrap), preload=self.preload,
-                                disk=box.config.disk if box is not None else None)
-            pid = zygote.spawn(cmd[start:], cwd, env, box.spec() if box is not None else None)
-            self.zygote = zygote
-        except (OSError, RuntimeError, ValueError):
-            return await super().launch_kernel(cmd, **kwargs)
-        self.process = ForkedProcess(pid)
-        self.pid = self.pgid = pid
-        self.cwd = cwd
-        return self.connection_info
 
 
 if __name__ == "__main__":

@@ -99,10 +99,12 @@ def _shared_kernel_verdicts(module: str, notebook: str, judged: bool = True) -> 
     the correct answer restores the state. Same verdicts as isolated runs, a fraction of the
     time. None when the run cannot be trusted (then each case runs isolated). ``judged=False``
     runs the test cells in the kernel instead of the judge."""
-    from autograder.execute import Kernel, execute
-    from autograder.grading import _failure, stage_module_files
+    from autograder.execute import execute
+    from autograder.grading import stage_module_files
     from autograder.judge import Judge
+    from autograder.kernel import Kernel
     from autograder.merge import merge
+    from autograder.score import failure as _failure
 
     wrong = _REGISTRY.get((module, notebook), {})
     src = source(module, notebook)

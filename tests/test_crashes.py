@@ -108,7 +108,7 @@ def test_a_submission_that_crashes_its_worker_costs_only_itself(tmp_path):
     """Each time the culprit's kernel is running, its grading worker is killed (as the kernel
     of the machine would kill a worker for that submission). Its neighbours in flight are graded
     again alone, at no cost; the culprit gets an error row after two crashes of its own."""
-    marker = f"{3000 + os.getpid() % 1000}.{uuid.uuid4().int % 10**6}"
+    marker = f"{7000 + os.getpid() % 1000}.{uuid.uuid4().int % 10**6:06d}"
     culprit = f.with_extra_first_cell(f.solution(), f"import subprocess, time\nsubprocess.Popen(['sleep', '{marker}'])\ntime.sleep(60)")
     students = {"culprit": culprit, **{f"ok{i}": f.solution() for i in range(3)}}
     root = f.nbgrader_layout(tmp_path / "subs", students)

@@ -184,7 +184,7 @@ def _solution_with(exercise: str, code: str):
 
 def test_a_call_that_never_returns_times_out_that_test_only():
     nb = _solution_with("ex-softmax", "def softmax(z, axis=-1):\n    while True:\n        pass")
-    from autograder.execute import Limits
+    from autograder.settings import Limits
 
     result = grade_notebook(nb, module=f.MODULE, notebook=f.NOTEBOOK, limits=Limits(cell_timeout=4, notebook_timeout=60))
     assert result.status == "timeout" and "interrupted" in result.reason, result.reason

@@ -20,6 +20,7 @@ from autograder import paths, release
 from autograder.batch import grade
 from autograder.grading import grade_notebook
 from autograder.selfcheck import run_check
+from autograder.settings import Settings
 
 pytestmark = pytest.mark.platform
 
@@ -42,7 +43,7 @@ def softmax(z, axis=-1):
 
 
 @pytest.fixture
-def module_asking_for_its_input(tmp_path, monkeypatch):
+def module_asking_for_its_input(tmp_path):
     """solutions/ and course/ with module 00 whose softmax test checks the input is left alone."""
     solutions, course = tmp_path / "solutions", tmp_path / "course"
     shutil.copytree(paths.SOLUTIONS / f.MODULE, solutions / f.MODULE)
@@ -51,10 +52,8 @@ def module_asking_for_its_input(tmp_path, monkeypatch):
     cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test-softmax")
     cell.source = cell.source.replace("### END HIDDEN TESTS", LEFT_ALONE.strip() + "\n### END HIDDEN TESTS")
     nbformat.write(nb, str(path))
-    monkeypatch.setattr(paths, "SOLUTIONS", solutions)
-    monkeypatch.setattr(paths, "COURSE", course)
-    release.release([f.MODULE], course_dir=course)
-    return nb
+    release.release([f.MODULE], course_dir=course, solutions=solutions)
+    return nb, paths.Roots(solutions, course)
 
 
 def _in_place(source):
@@ -62,10 +61,10 @@ def _in_place(source):
 
 
 def test_an_argument_changed_in_place_costs_the_points_everywhere(module_asking_for_its_input, tmp_path, monkeypatch):
-    source = module_asking_for_its_input
+    source, roots = module_asking_for_its_input
     # grade: the instructor's batch, in a worker process
     root = f.nbgrader_layout(tmp_path / "subs", {"ada": source, "mutates": _in_place(source)})
-    report = grade(root, module="00", out=tmp_path / "out", workers=1, progress=False)
+    report = grade(root, module="00", out=tmp_path / "out", workers=1, progress=False, roots=roots)
     with open(report.csv_path, newline="") as handle:
         rows = {r["student_id"]: r for r in csv.DictReader(handle)}
     assert float(rows["ada"]["score"]) == f.MAX, rows["ada"]
@@ -73,13 +72,13 @@ def test_an_argument_changed_in_place_costs_the_points_everywhere(module_asking_
 
     # check: the self-learner's checkpoint
     saved = f.write(_in_place(source), tmp_path / "mine" / f.MODULE / f.NOTEBOOK)
-    checked = run_check(saved, record=False)
+    checked = run_check(saved, record=False, roots=roots)
     # (The first hidden assert already fails: softmax(z) overwrote z before scipy's softmax of z
     # was taken, exactly as in a plain kernel.)
     assert not checked.cells["test-softmax"].passed, checked.cells["test-softmax"]
     assert checked.score == f.MAX - 3
 
     # a plain kernel (the tests run there, as in the learner's JupyterLab): the same verdict
-    monkeypatch.setenv("AUTOGRADER_JUDGE", "0")
-    plain = grade_notebook(_in_place(source), module=f.MODULE, notebook=f.NOTEBOOK)
+    plain = grade_notebook(_in_place(source), module=f.MODULE, notebook=f.NOTEBOOK, judge=False,
+                           settings=Settings(roots=roots))
     assert not plain.cells["test-softmax"].passed and plain.score == f.MAX - 3
