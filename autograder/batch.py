@@ -49,10 +49,15 @@ class BatchReport:
 _POOL = None
 
 
-def _init_worker(env: dict[str, str], preload: tuple[str, ...] | None = None) -> None:
-    """``preload``: the imports of the module to grade (see grading.kernel_preload)."""
+def _init_worker(env: dict[str, str], preload: tuple[str, ...] | None = None,
+                 roots: tuple[str, str] | None = None) -> None:
+    """``preload``: the imports of the module to grade (see grading.kernel_preload); ``roots``:
+    the grader's ``solutions/`` and ``course/`` folders (a copy an instructor edits, say)."""
     global _POOL
     from multiprocessing import util
+
+    if roots is not None:
+        paths.SOLUTIONS, paths.COURSE = Path(roots[0]), Path(roots[1])
 
     # Imported once per worker, not once per submission. Workers need nothing of nbgrader
     # itself (importing it cost 0.7 s of CPU per worker).
@@ -295,7 +300,9 @@ def _run(todo: list[tuple[Submission, str]], limits: Limits, workers: int | None
     ctx = multiprocessing.get_context("spawn")
     first = True
     while pending:
-        with cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(env, preload)) as pool:
+        roots = (str(paths.SOLUTIONS), str(paths.COURSE))
+        with cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
+                                    initargs=(env, preload, roots)) as pool:
             futures = {pool.submit(grade_submission, s, limits, with_feedback): (s, d, time.monotonic()) for s, d in pending}
             pending = []
             if first:

@@ -135,7 +135,8 @@ def kernel_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("JPY_", "JUPYTER_TOKEN"))}
     env.update(
         COURSE_PROFILE="quick",
-        MPLBACKEND="Agg",
+        # Figures as PNG outputs (the inline backend, as in JupyterLab): the feedback page shows them.
+        MPLBACKEND="module://matplotlib_inline.backend_inline",
         PYTHONHASHSEED="0",
         PYDEVD_DISABLE_FILE_VALIDATION="1",
         OMP_NUM_THREADS=env.get("OMP_NUM_THREADS", "1"),
@@ -269,7 +270,9 @@ def _error_output(ename: str, evalue: str) -> dict:
 async def _run(client: NotebookClient, nb: NotebookNode, limits: Limits, out: Execution, judge=None) -> None:
     start = time.monotonic()
     async with client.async_setup_kernel():
-        if judge is not None and not await _install_agent(client, limits, out):
+        # The agent seeds every cell (with or without the judge, so that both grade alike) and
+        # answers the judge's requests.
+        if not await _install_agent(client, limits, out, judge is not None):
             return
         for index, cell in enumerate(nb.cells):
             if cell.cell_type != "code":
@@ -305,8 +308,9 @@ async def _run(client: NotebookClient, nb: NotebookNode, limits: Limits, out: Ex
         out.reason = f"cell {cells} ran past the per-cell limit and was interrupted; later cells still ran"
 
 
-async def _install_agent(client: NotebookClient, limits: Limits, out: Execution) -> bool:
-    """Load the judge's agent into the fresh kernel (before any student code runs)."""
+async def _install_agent(client: NotebookClient, limits: Limits, out: Execution, judge: bool = True) -> bool:
+    """Load the judge's agent into the fresh kernel (before any student code runs) and, for the
+    judge, open the comm its requests travel on."""
     kc = client.kc
     msg_id = kc.execute("import autograder.agent as _autograder_agent; _autograder_agent.install(); "
                         "del _autograder_agent", silent=True, store_history=False)
@@ -318,6 +322,14 @@ async def _install_agent(client: NotebookClient, limits: Limits, out: Execution)
             break
         if reply["parent_header"].get("msg_id") == msg_id:
             if reply["content"].get("status") == "ok":
+                if judge:
+                    import uuid
+
+                    from autograder.agent import TARGET
+
+                    client.judge_comm = uuid.uuid4().hex
+                    kc.shell_channel.send(kc.session.msg(
+                        "comm_open", {"comm_id": client.judge_comm, "target_name": TARGET, "data": {}}))
                 return True
             out.status = "error"
             out.reason = f"the grader could not set up the kernel: {reply['content'].get('ename')}: {reply['content'].get('evalue')}"

@@ -30,6 +30,9 @@ class InvalidNotebook(ValueError):
     """The file is not a notebook we can read."""
 
 
+MAX_NOTEBOOK_BYTES = 64 * 1024 * 1024  # a submission larger than this is refused, with the reason
+
+
 @dataclass
 class CellResult:
     grade_id: str
@@ -62,6 +65,10 @@ class NotebookResult:
 def load_notebook(path_or_text: str | Path | bytes) -> NotebookNode:
     """Read a notebook (any nbformat 3 or 4 file), or raise :class:`InvalidNotebook`."""
     try:
+        size = len(path_or_text) if isinstance(path_or_text, bytes) else Path(path_or_text).stat().st_size
+        if size > MAX_NOTEBOOK_BYTES:
+            raise InvalidNotebook(f"the notebook is {size / 2**20:.0f} MiB; notebooks over "
+                                  f"{MAX_NOTEBOOK_BYTES / 2**20:.0f} MiB are not graded (clear large outputs and save again)")
         if isinstance(path_or_text, bytes):
             text = path_or_text.decode("utf-8")
         else:
@@ -176,10 +183,12 @@ def grade_notebook(
     limits: Limits | None = None,
     kernel: Kernel | None = None,
     through: str | None = None,
+    judge: bool | None = None,
 ) -> NotebookResult:
     """Grade one student notebook against ``solutions/<module>/<notebook>``.
 
-    ``through`` (for tests) stops after the test cells of that exercise.
+    ``through`` (for tests) stops after the test cells of that exercise. ``judge=False`` runs the
+    tests in the student's kernel (as a learner's JupyterLab does; None: ``AUTOGRADER_JUDGE``).
     """
     source = load_source(module, notebook)
     result = NotebookResult(module, notebook, "graded", max_score=max_points(source))
@@ -199,7 +208,8 @@ def grade_notebook(
     stage_module_files(module, kernel.workdir)
     kernel.adopt_workdir()  # the sandboxed kernel runs as a user of its own
     # Graded test cells run in the judge, outside the student's kernel (autograder/judge.py).
-    execution = execute(merged.nb, kernel, limits, judge=None if _no_judge() else Judge(source))
+    judged = not _no_judge() if judge is None else judge
+    execution = execute(merged.nb, kernel, limits, judge=Judge(source) if judged else None)
     result.status, result.reason, result.seconds = execution.status, execution.reason, execution.seconds
     result.cells = score(merged.nb, execution, source)
     result.graded_nb = merged.nb

@@ -219,3 +219,44 @@ def test_progress_dashboard_renders_offline(sync_playwright, tmp_path):
     assert requested == [page_file.as_uri()], f"the page fetched more than itself: {requested}"
     assert chart_box and chart_box["width"] > 300 and chart_box["height"] > 100, chart_box
     assert "8 / 8" in row, row
+
+
+def test_feedback_page_works_offline_and_runs_nothing(sync_playwright, tmp_path):
+    """A student's feedback page opened with the network blocked: equations drawn, the
+    notebook's figure shown, no request leaves the page, and a hostile cell's script never runs."""
+    import factories as f
+
+    from autograder import feedback
+    from autograder.grading import grade_notebook
+
+    hostile = ("from IPython.display import HTML, display\n"
+               "display(HTML('<img src=x onerror=\"window.pwned=1\"><script>window.pwned=2</script>'))")
+    nb = f.with_extra_first_cell(f.solution(), hostile)
+    nb.cells.insert(1, nbformat.v4.new_markdown_cell("<script>window.pwned = 3</script> $\\text{<script>window.pwned=4</script>}$"))
+    page_file = tmp_path / "feedback.html"
+    page_file.write_text(feedback.render(grade_notebook(nb, module=MODULE, notebook=NOTEBOOK)), encoding="utf-8")
+    requested: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True)
+        try:
+            context = browser.new_context(offline=True)
+            context.route("**/*", lambda route: route.continue_() if route.request.url.startswith("file:") else route.abort())
+            page = context.new_page()
+            page.on("request", lambda r: requested.append(r.url))
+            dialogs: list[str] = []
+            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+            page.goto(page_file.as_uri())
+            page.wait_for_load_state("load")
+            boxes = page.evaluate("Array.from(document.querySelectorAll('math')).map(m => m.getBoundingClientRect().width)")
+            figures = page.evaluate("Array.from(document.querySelectorAll('.jp-OutputArea-output img'))"
+                                    ".filter(i => i.complete && i.naturalWidth > 100).length")
+            pwned = page.evaluate("window.pwned === undefined ? null : window.pwned")
+            row = page.locator("tr", has_text="test-softmax").inner_text()
+            page.screenshot(path=str(tmp_path / "feedback.png"), full_page=False)
+        finally:
+            browser.close()
+    assert requested == [page_file.as_uri()], f"the page asked for more than itself: {requested}"
+    assert len(boxes) >= 10 and sum(w > 5 for w in boxes) >= 10, f"equations not drawn: {boxes[:10]}"
+    assert figures >= 1, "the notebook's figure is missing"
+    assert pwned is None and not dialogs, f"a student's script ran: {pwned} {dialogs}"
+    assert "3 / 3" in row and "passed" in row, row
