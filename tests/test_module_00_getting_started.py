@@ -1,22 +1,13 @@
 """Module 00: do its tests reject plausible wrong answers, and keep full marks for right ones?"""
 
-import os
-from unittest import mock
-
 import pytest
 from moduletools import (
-    WrongCase,
     assert_every_exercise_covered,
     check_right_answer,
     check_wrong_answer,
     right_answer_cases,
-    source,
-    with_answer,
     wrong_answer_cases,
 )
-
-from autograder import authoring
-from autograder.grading import grade_notebook
 
 MODULE = "00-getting-started"
 NOTEBOOK = "getting-started.ipynb"
@@ -65,9 +56,9 @@ WRONG = {
     }
 }
 
-# Wrong only because they modify their argument: the tests see that in the learner's kernel
-# (plain asserts there); under the judge once it applies in-place changes to the test's objects.
-WRONG_IN_PLACE = {
+# Wrong only because they modify their argument (the judge applies a student's in-place changes
+# to the test's objects, as a plain kernel does); merged into WRONG below.
+_IN_PLACE = {
     NOTEBOOK: {
         "ex-softmax": [
             # np.asarray(z, float) is z itself for a float array: -=, out= and /= overwrite it
@@ -77,6 +68,9 @@ WRONG_IN_PLACE = {
     }
 }
 
+for _exercise, _codes in _IN_PLACE[NOTEBOOK].items():
+    WRONG[NOTEBOOK][_exercise] += _codes
+
 
 @pytest.mark.parametrize("case", wrong_answer_cases(MODULE, WRONG), ids=str)
 def test_wrong_answer_is_rejected(case):
@@ -85,36 +79,6 @@ def test_wrong_answer_is_rejected(case):
 
 def test_every_exercise_has_a_wrong_answer():
     assert_every_exercise_covered(MODULE, WRONG)
-
-
-def _in_place_cases(table):
-    return [
-        pytest.param(WrongCase(MODULE, nb, ex, i, code), id=f"in-place:{nb}:{ex}:{i}",
-                     marks=pytest.mark.xdist_group(MODULE))
-        for nb, by_exercise in table.items() for ex, codes in by_exercise.items() for i, code in enumerate(codes)
-    ]
-
-
-def _earned(case: WrongCase, *, judge: bool) -> tuple[float, float, list[str]]:
-    nb = source(case.module, case.notebook)
-    exercise = next(e for e in authoring.exercises(nb) if e.grade_id == case.exercise)
-    with mock.patch.dict(os.environ, {} if judge else {"AUTOGRADER_JUDGE": "0"}):
-        result = grade_notebook(with_answer(nb, case.exercise, case.code), module=case.module,
-                                notebook=case.notebook, through=case.exercise)
-    cells = [result.cells[t] for t in exercise.tests]
-    return sum(c.score for c in cells), exercise.points, [c.message for c in cells if not c.passed]
-
-
-@pytest.mark.parametrize("case", _in_place_cases(WRONG_IN_PLACE))
-def test_answer_that_modifies_its_input_is_rejected(case):
-    """An answer that is right but overwrites its argument loses points: in the learner's kernel
-    now, and under the judge as soon as the judge applies in-place changes (the companion issue)."""
-    earned, full, messages = _earned(case, judge=False)
-    assert earned < full, f"{case}: overwriting the input earned full marks in the learner's kernel"
-    assert any("unchanged" in m for m in messages), f"{case}: lost points, but not for modifying its input: {messages}"
-    earned, full, _ = _earned(case, judge=True)
-    if earned >= full:
-        pytest.xfail("the judge does not yet apply a student's in-place changes to the test's arguments")
 
 
 RIGHT = {
