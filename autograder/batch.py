@@ -42,6 +42,7 @@ class BatchReport:
     skipped: int = 0
     seconds: float = 0.0
     questions_path: Path | None = None
+    page: Path | None = None  # the class's page (autograder.classview)
 
 
 def digest(sub: Submission, settings: Settings | None = None) -> str:
@@ -237,8 +238,11 @@ def grade(
     students = {s.student for s in subs}
     report.rows = [r for r in records.rows(module) if r.student_id in students]
     write_csv(report.csv_path, report.rows)
-    report.questions_path = write_questions(out / "questions.csv",
-                                            [c for c in records.cells(module) if c.student_id in students], cells, module)
+    class_cells = [c for c in records.cells(module) if c.student_id in students]
+    report.questions_path = write_questions(out / "questions.csv", class_cells, cells, module)
+    from autograder import classview
+
+    report.page = classview.write(out, module, report.rows, question_stats(class_cells, cells, module))
     report.seconds = time.monotonic() - started
     return report
 

@@ -111,7 +111,7 @@ def progress(html_out: str | None) -> None:
         from autograder import dashboard
 
         written = dashboard.write(Path(html_out) if html_out else store_path().with_name("progress.html"))
-        console.print(f"dashboard: {written.resolve().as_uri()}")
+        console.print(f"dashboard: {written.resolve().as_uri()}", soft_wrap=True)
 
 
 @main.command()
@@ -149,7 +149,26 @@ def grade(submissions: Path, module: str, out: Path | None, workers: int | None,
     )
     for r in failed:
         console.print(f"  [yellow]{r.student_id}[/]: {r.status}: {r.reason}")
-    console.print(f"grades: {report.csv_path}\nfeedback: {report.out / 'feedback'}")
+    hard = _hardest(report.questions_path)
+    if hard:
+        console.print("questions with the fewest full marks: " + "; ".join(hard), soft_wrap=True)
+    # Paths whole on one line each, whatever the terminal's width: they are copied and pasted.
+    console.print(f"grades: {report.csv_path}\nquestions: {report.questions_path}\nfeedback: {report.out / 'feedback'}",
+                  soft_wrap=True)
+    if report.page is not None:
+        console.print(f"class page: {report.page.resolve().as_uri()}", soft_wrap=True)
+
+
+def _hardest(path: Path | None, n: int = 3) -> list[str]:
+    """The ``n`` questions the fewest submissions passed, as 'question (share)'."""
+    import csv
+
+    if path is None or not path.is_file():
+        return []
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = [r for r in csv.DictReader(handle) if int(r["submissions"])]
+    rows.sort(key=lambda r: float(r["full_marks_share"]))
+    return [f"{r['question']} ({100 * float(r['full_marks_share']):.0f}% full marks)" for r in rows[:n]]
 
 
 def _sandbox(required: bool, memory: str | None, disk: str | None = None) -> SandboxConfig:
@@ -174,13 +193,16 @@ def lab(workspace: Path | None, no_browser: bool, prepare_only: bool) -> None:
     """Copy the course into your workspace (never overwriting your work) and open JupyterLab."""
     import os
 
-    from autograder.workspace import lab_command, prepare
+    from autograder.workspace import lab_command, lab_env, prepare
 
     where, added = prepare(workspace)
     console.print(f"workspace: {where} ({len(added)} new files)")
     if prepare_only:
         return
-    os.execv(sys.executable, lab_command(where, open_browser=not no_browser))
+    if no_browser:
+        console.print("JupyterLab starts without a browser: open the http://127.0.0.1 address it prints (with its token).")
+    sys.stdout.flush()
+    os.execve(sys.executable, lab_command(where, open_browser=not no_browser), lab_env())
 
 
 if __name__ == "__main__":
