@@ -181,7 +181,9 @@ def dispatch(text: str) -> str:
         if isinstance(error, KeyboardInterrupt):  # the grader's interrupt after a timeout
             return json.dumps({"err": ["KeyboardInterrupt", "KeyboardInterrupt", "interrupted"]})
         name = type(error).__name__
-        return json.dumps({"err": [name, _builtin_name(error), str(error)[:4000]]}, separators=(",", ":"))
+        return json.dumps(
+            {"err": [name, _builtin_name(error), str(error)[:4000]]}, separators=(",", ":")
+        )
 
 
 def _builtin_name(error: BaseException) -> str:

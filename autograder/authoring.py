@@ -66,7 +66,11 @@ def tests(grade_id: str, source: str, points: float) -> NotebookNode:
 
 def notebook(cells: Iterable[NotebookNode]) -> NotebookNode:
     nb = nbformat.v4.new_notebook(cells=list(cells))
-    nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
+    nb.metadata["kernelspec"] = {
+        "display_name": "Python 3",
+        "language": "python",
+        "name": "python3",
+    }
     nb.metadata["language_info"] = {"name": "python"}
     return nb
 
@@ -190,8 +194,10 @@ def validate(nb: NotebookNode) -> list[str]:
             if BEGIN_HIDDEN not in cell.source:
                 problems.append(f"test cell {gid!r} has no hidden tests")
             elif _bare_hidden_asserts(cell.source):
-                problems.append(f"test cell {gid!r}: a hidden assert without a message (feedback shows the "
-                                f"message, never the code) on line {_bare_hidden_asserts(cell.source)[0]} of its hidden block")
+                problems.append(
+                    f"test cell {gid!r}: a hidden assert without a message (feedback shows the "
+                    f"message, never the code) on line {_bare_hidden_asserts(cell.source)[0]} of its hidden block"
+                )
         elif cell.cell_type == "code" and BEGIN_SOLUTION in cell.source:
             problems.append(f"cell {index} has a SOLUTION region but is not a solution cell")
     if pending_solution:
@@ -201,5 +207,6 @@ def validate(nb: NotebookNode) -> list[str]:
     for gid, names in unseen_names(code_of(nb)).items():
         problems.append(
             f"test cell {gid!r} reads {', '.join(names)}: the judge sees only the notebook's imports and the "
-            "names its exercises define; set such values inside the test cell")
+            "names its exercises define; set such values inside the test cell"
+        )
     return problems

@@ -70,20 +70,33 @@ def default_out(submissions: Path, module: str) -> Path:
 
 def summary(outcome: SubmissionOutcome, max_score: float, dig: str) -> Row:
     """The submission's row: total, worst status, reasons."""
-    return Row(outcome.student, outcome.module, outcome.score, max_score, outcome.status, outcome.reason, dig,
-               outcome.seconds)
+    return Row(
+        outcome.student,
+        outcome.module,
+        outcome.score,
+        max_score,
+        outcome.status,
+        outcome.reason,
+        dig,
+        outcome.seconds,
+    )
 
 
 def cell_rows(outcome: SubmissionOutcome) -> list[CellRow]:
-    return [CellRow(outcome.student, outcome.module, name, c.grade_id, c.points, c.score, c.message)
-            for name, nb in outcome.notebooks.items() for c in nb.cells.values()]
+    return [
+        CellRow(outcome.student, outcome.module, name, c.grade_id, c.points, c.score, c.message)
+        for name, nb in outcome.notebooks.items()
+        for c in nb.cells.values()
+    ]
 
 
 def _write_feedback(out: Path, outcome: SubmissionOutcome) -> None:
     """Each page written whole or not at all (a temporary file renamed into place)."""
     for name, nb in outcome.notebooks.items():
         if nb.html:
-            target = out / "feedback" / outcome.student / outcome.module / (Path(name).stem + ".html")
+            target = (
+                out / "feedback" / outcome.student / outcome.module / (Path(name).stem + ".html")
+            )
             target.parent.mkdir(parents=True, exist_ok=True)
             tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
             with open(tmp, "w", encoding="utf-8") as handle:
@@ -99,7 +112,9 @@ def write_csv(path: Path, rows: list[Row]) -> None:
         writer = csv.writer(handle)
         writer.writerow(CSV_COLUMNS)
         for r in rows:
-            writer.writerow([r.student_id, r.module, f"{r.score:g}", f"{r.max_score:g}", r.status, r.reason])
+            writer.writerow(
+                [r.student_id, r.module, f"{r.score:g}", f"{r.max_score:g}", r.status, r.reason]
+            )
     os.replace(tmp, path)
 
 
@@ -120,14 +135,30 @@ class _Progress:
             )
 
             rate = TextColumn("{task.fields[rate]}")
-            self.bar = Progress("grading", BarColumn(), MofNCompleteColumn(), rate, TimeElapsedColumn(),
-                                "ETA", TimeRemainingColumn(), console=Console(stderr=True))
+            self.bar = Progress(
+                "grading",
+                BarColumn(),
+                MofNCompleteColumn(),
+                rate,
+                TimeElapsedColumn(),
+                "ETA",
+                TimeRemainingColumn(),
+                console=Console(stderr=True),
+            )
             self.bar.start()
             self.task = self.bar.add_task("grading", total=total, rate="")
 
     def advance(self, row: Row) -> None:
-        line = json.dumps({"student": row.student_id, "module": row.module, "status": row.status,
-                           "score": row.score, "max_score": row.max_score, "seconds": round(row.seconds, 2)})
+        line = json.dumps(
+            {
+                "student": row.student_id,
+                "module": row.module,
+                "status": row.status,
+                "score": row.score,
+                "max_score": row.max_score,
+                "seconds": round(row.seconds, 2),
+            }
+        )
         if self.bar is not None:
             self.bar.advance(self.task)
             speed = self.bar.tasks[0].speed  # completions per second, over rich's recent window
@@ -182,9 +213,15 @@ def grade(
     """
     started = time.monotonic()
     settings = settings or Settings.from_env()
-    limits = dataclasses.replace(settings.limits, cell_timeout=cell_timeout, notebook_timeout=notebook_timeout,
-                                 sandbox=sandbox or settings.limits.sandbox)
-    settings = dataclasses.replace(settings, limits=limits, roots=roots or settings.roots).resolved()
+    limits = dataclasses.replace(
+        settings.limits,
+        cell_timeout=cell_timeout,
+        notebook_timeout=notebook_timeout,
+        sandbox=sandbox or settings.limits.sandbox,
+    )
+    settings = dataclasses.replace(
+        settings, limits=limits, roots=roots or settings.roots
+    ).resolved()
     module = settings.roots.resolve(module)
     submissions = Path(submissions)
     if not submissions.exists():
@@ -195,7 +232,11 @@ def grade(
     notebooks = settings.roots.notebooks(module)
 
     with tempfile.TemporaryDirectory(prefix="autograder-zip-") as unpacked:
-        root = unpack_zip(submissions, Path(unpacked), module, notebooks) if submissions.is_file() else submissions
+        root = (
+            unpack_zip(submissions, Path(unpacked), module, notebooks)
+            if submissions.is_file()
+            else submissions
+        )
         subs = discover(root, module, notebooks)
         records = Records(db_url)
         done = {} if force else records.done(module)
@@ -216,7 +257,10 @@ def grade(
             book = NbgraderBook(db_url)
             from autograder.grading import load_source
 
-            cells = {name: authoring.test_points(load_source(module, name, settings.roots)) for name in notebooks}
+            cells = {
+                name: authoring.test_points(load_source(module, name, settings.roots))
+                for name in notebooks
+            }
             book.ensure_module(module, cells)
             max_score = sum(sum(c.values()) for c in cells.values())
             bar = _Progress(len(todo), progress)
@@ -242,16 +286,28 @@ def grade(
     report.questions_path = write_questions(out / "questions.csv", class_cells, cells, module)
     from autograder import classview
 
-    report.page = classview.write(out, module, report.rows, question_stats(class_cells, cells, module))
+    report.page = classview.write(
+        out, module, report.rows, question_stats(class_cells, cells, module)
+    )
     report.seconds = time.monotonic() - started
     return report
 
 
-QUESTION_COLUMNS = ("module", "notebook", "question", "points", "submissions", "mean_score", "full_marks_share",
-                    "most_common_failure")
+QUESTION_COLUMNS = (
+    "module",
+    "notebook",
+    "question",
+    "points",
+    "submissions",
+    "mean_score",
+    "full_marks_share",
+    "most_common_failure",
+)
 
 
-def question_stats(cells: list[CellRow], points: dict[str, dict[str, float]], module: str = "") -> list[dict]:
+def question_stats(
+    cells: list[CellRow], points: dict[str, dict[str, float]], module: str = ""
+) -> list[dict]:
     """Per test cell: how many submissions, the mean score, the share with full marks and the
     most common first line of failure, so a question everyone fails stands out."""
     from collections import Counter
@@ -262,22 +318,40 @@ def question_stats(cells: list[CellRow], points: dict[str, dict[str, float]], mo
             mine = [c for c in cells if c.notebook == notebook and c.grade_id == grade_id]
             failures = Counter(c.message for c in mine if c.score < c.points and c.message)
             n = len(mine)
-            stats.append({
-                "module": module, "notebook": notebook, "question": grade_id, "points": pts,
-                "submissions": n, "mean_score": sum(c.score for c in mine) / n if n else 0.0,
-                "full_marks_share": sum(c.score >= c.points for c in mine) / n if n else 0.0,
-                "most_common_failure": failures.most_common(1)[0][0] if failures else "",
-            })
+            stats.append(
+                {
+                    "module": module,
+                    "notebook": notebook,
+                    "question": grade_id,
+                    "points": pts,
+                    "submissions": n,
+                    "mean_score": sum(c.score for c in mine) / n if n else 0.0,
+                    "full_marks_share": sum(c.score >= c.points for c in mine) / n if n else 0.0,
+                    "most_common_failure": failures.most_common(1)[0][0] if failures else "",
+                }
+            )
     return stats
 
 
-def write_questions(path: Path, cells: list[CellRow], points: dict[str, dict[str, float]], module: str = "") -> Path:
+def write_questions(
+    path: Path, cells: list[CellRow], points: dict[str, dict[str, float]], module: str = ""
+) -> Path:
     tmp = path.with_suffix(".csv.tmp")
     with open(tmp, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(QUESTION_COLUMNS)
         for q in question_stats(cells, points, module):
-            writer.writerow([q["module"], q["notebook"], q["question"], f"{q['points']:g}", q["submissions"],
-                             f"{q['mean_score']:.3g}", f"{q['full_marks_share']:.3f}", q["most_common_failure"]])
+            writer.writerow(
+                [
+                    q["module"],
+                    q["notebook"],
+                    q["question"],
+                    f"{q['points']:g}",
+                    q["submissions"],
+                    f"{q['mean_score']:.3g}",
+                    f"{q['full_marks_share']:.3f}",
+                    q["most_common_failure"],
+                ]
+            )
     os.replace(tmp, path)
     return path

@@ -20,7 +20,9 @@ TEMPLATES = Path(__file__).resolve().parent / "templates" / "classview"
 def _template():
     from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-    env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["j2", "html"]))
+    env = Environment(
+        loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["j2", "html"])
+    )
     env.filters["points"] = lambda x: f"{x:g}"
     env.filters["stem"] = lambda name: Path(name).stem
     return env.get_template("index.html.j2")
@@ -29,13 +31,21 @@ def _template():
 def render(out: Path, module: str, rows: list[Row], questions: list[dict]) -> str:
     links: dict[str, list[tuple[str, str]]] = {}
     for page in sorted((out / "feedback").glob(f"*/{module}/*.html")):
-        links.setdefault(page.parent.parent.name, []).append((page.stem, page.relative_to(out).as_posix()))
+        links.setdefault(page.parent.parent.name, []).append(
+            (page.stem, page.relative_to(out).as_posix())
+        )
     max_score = max((r.max_score for r in rows), default=0.0)
     return _template().render(
-        module=module, rows=rows, questions=questions, links=links, max_score=max_score,
+        module=module,
+        rows=rows,
+        questions=questions,
+        links=links,
+        max_score=max_score,
         mean=sum(r.score for r in rows) / len(rows) if rows else 0.0,
-        graded=sum(r.status == "graded" for r in rows), others=sum(r.status != "graded" for r in rows),
-        written=progress.now())
+        graded=sum(r.status == "graded" for r in rows),
+        others=sum(r.status != "graded" for r in rows),
+        written=progress.now(),
+    )
 
 
 def write(out: Path, module: str, rows: list[Row], questions: list[dict]) -> Path:

@@ -51,7 +51,12 @@ def main(verbose: bool) -> None:
 
 @main.command()
 @click.argument("modules", nargs=-1)
-@click.option("--check", "check_only", is_flag=True, help="Change nothing; exit 1 and name the stale files if course/ is out of date.")
+@click.option(
+    "--check",
+    "check_only",
+    is_flag=True,
+    help="Change nothing; exit 1 and name the stale files if course/ is out of date.",
+)
 def release(modules: tuple[str, ...], check_only: bool) -> None:
     """Regenerate course/MODULE from solutions/MODULE (all modules when none is named)."""
     from autograder import release as rel
@@ -59,7 +64,9 @@ def release(modules: tuple[str, ...], check_only: bool) -> None:
     if check_only:
         stale = rel.check(list(modules) or None)
         if stale.stale:
-            console.print("[red]course/ is out of date with solutions/; run `autograder release`:[/]")
+            console.print(
+                "[red]course/ is out of date with solutions/; run `autograder release`:[/]"
+            )
             for line in stale.lines():
                 console.print(f"  {line}")
             sys.exit(1)
@@ -73,17 +80,39 @@ def release(modules: tuple[str, ...], check_only: bool) -> None:
 @click.argument("notebook", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--module", help="The module, when the file name does not say it.")
 @click.option("--no-record", is_flag=True, help="Do not record the attempt in your progress.")
-@click.option("--cell-timeout", default=Limits.cell_timeout, show_default=True, help="Seconds one cell may run.")
-@click.option("--require-sandbox", is_flag=True, help="Refuse to run without the bubblewrap sandbox.")
-@click.option("--disk", default=None, metavar="SIZE",
-              help="What the notebook may write in all, e.g. 2G  [default: 2G, or AUTOGRADER_DISK]")
-def check(notebook: Path, module: str | None, no_record: bool, cell_timeout: float, require_sandbox: bool,
-          disk: str | None) -> None:
+@click.option(
+    "--cell-timeout",
+    default=Limits.cell_timeout,
+    show_default=True,
+    help="Seconds one cell may run.",
+)
+@click.option(
+    "--require-sandbox", is_flag=True, help="Refuse to run without the bubblewrap sandbox."
+)
+@click.option(
+    "--disk",
+    default=None,
+    metavar="SIZE",
+    help="What the notebook may write in all, e.g. 2G  [default: 2G, or AUTOGRADER_DISK]",
+)
+def check(
+    notebook: Path,
+    module: str | None,
+    no_record: bool,
+    cell_timeout: float,
+    require_sandbox: bool,
+    disk: str | None,
+) -> None:
     """Grade your saved NOTEBOOK as the instructor would (hidden tests included)."""
     from autograder.selfcheck import run_check, table
 
-    result = run_check(notebook, module=module, record=not no_record, cell_timeout=cell_timeout,
-                       sandbox=_sandbox(require_sandbox, None, disk))
+    result = run_check(
+        notebook,
+        module=module,
+        record=not no_record,
+        cell_timeout=cell_timeout,
+        sandbox=_sandbox(require_sandbox, None, disk),
+    )
     console.print(table(result))
     if result.status != "graded":
         console.print(f"[red]{result.status}[/]: {result.reason}")
@@ -92,9 +121,15 @@ def check(notebook: Path, module: str | None, no_record: bool, cell_timeout: flo
 
 
 @main.command()
-@click.option("--html", "html_out", type=click.Path(dir_okay=False), is_flag=False,
-              flag_value="", default=None,
-              help="Also write a self-contained HTML dashboard to this file (alone: progress.html in your data directory).")
+@click.option(
+    "--html",
+    "html_out",
+    type=click.Path(dir_okay=False),
+    is_flag=False,
+    flag_value="",
+    default=None,
+    help="Also write a self-contained HTML dashboard to this file (alone: progress.html in your data directory).",
+)
 def progress(html_out: str | None) -> None:
     """Your best score and last attempt for every module."""
     from autograder.progress import store_path, summary
@@ -110,38 +145,97 @@ def progress(html_out: str | None) -> None:
     if html_out is not None:
         from autograder import dashboard
 
-        written = dashboard.write(Path(html_out) if html_out else store_path().with_name("progress.html"))
+        written = dashboard.write(
+            Path(html_out) if html_out else store_path().with_name("progress.html")
+        )
         console.print(f"dashboard: {written.resolve().as_uri()}", soft_wrap=True)
 
 
 @main.command()
 @click.argument("submissions", type=click.Path(exists=True, path_type=Path))
 @click.option("--module", "-m", required=True, help="Module id, e.g. 00-getting-started or 00.")
-@click.option("--out", type=click.Path(path_type=Path), help="Output folder (default: under your data directory; a rerun resumes).")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    help="Output folder (default: under your data directory; a rerun resumes).",
+)
 @click.option("--workers", type=int, default=None, help="Parallel workers (default: CPU cores).")
-@click.option("--cell-timeout", default=Limits.cell_timeout, show_default=True, help="Seconds one cell may run.")
-@click.option("--notebook-timeout", default=Limits.notebook_timeout, show_default=True, help="Seconds one notebook may run.")
-@click.option("--force", is_flag=True, help="Re-grade every submission, not only new or changed ones.")
+@click.option(
+    "--cell-timeout",
+    default=Limits.cell_timeout,
+    show_default=True,
+    help="Seconds one cell may run.",
+)
+@click.option(
+    "--notebook-timeout",
+    default=Limits.notebook_timeout,
+    show_default=True,
+    help="Seconds one notebook may run.",
+)
+@click.option(
+    "--force", is_flag=True, help="Re-grade every submission, not only new or changed ones."
+)
 @click.option("--no-feedback", is_flag=True, help="Skip the HTML feedback.")
-@click.option("--db", "db_url", envvar="AUTOGRADER_DB", show_envvar=True,
-              help="SQLAlchemy URL of the gradebook, e.g. postgresql://user@host/grades (default: SQLite in --out).")
-@click.option("--scheduler", envvar="AUTOGRADER_SCHEDULER", show_envvar=True,
-              help="Grade on the Dask cluster of this scheduler (tcp://host:8786) instead of local workers.")
-@click.option("--require-sandbox", is_flag=True, help="Refuse to grade without the bubblewrap sandbox.")
-@click.option("--memory", default=None, metavar="SIZE",
-              help="Address space a kernel may use, e.g. 4G or 512M  [default: 4G, or AUTOGRADER_MEMORY]")
-@click.option("--disk", default=None, metavar="SIZE",
-              help="What one notebook may write in all (files, temporary files, caches), e.g. 2G  "
-                   "[default: 2G, or AUTOGRADER_DISK]")
-def grade(submissions: Path, module: str, out: Path | None, workers: int | None, cell_timeout: float,
-          notebook_timeout: float, force: bool, no_feedback: bool, db_url: str | None, scheduler: str | None,
-          require_sandbox: bool, memory: str | None, disk: str | None) -> None:
+@click.option(
+    "--db",
+    "db_url",
+    envvar="AUTOGRADER_DB",
+    show_envvar=True,
+    help="SQLAlchemy URL of the gradebook, e.g. postgresql://user@host/grades (default: SQLite in --out).",
+)
+@click.option(
+    "--scheduler",
+    envvar="AUTOGRADER_SCHEDULER",
+    show_envvar=True,
+    help="Grade on the Dask cluster of this scheduler (tcp://host:8786) instead of local workers.",
+)
+@click.option(
+    "--require-sandbox", is_flag=True, help="Refuse to grade without the bubblewrap sandbox."
+)
+@click.option(
+    "--memory",
+    default=None,
+    metavar="SIZE",
+    help="Address space a kernel may use, e.g. 4G or 512M  [default: 4G, or AUTOGRADER_MEMORY]",
+)
+@click.option(
+    "--disk",
+    default=None,
+    metavar="SIZE",
+    help="What one notebook may write in all (files, temporary files, caches), e.g. 2G  "
+    "[default: 2G, or AUTOGRADER_DISK]",
+)
+def grade(
+    submissions: Path,
+    module: str,
+    out: Path | None,
+    workers: int | None,
+    cell_timeout: float,
+    notebook_timeout: float,
+    force: bool,
+    no_feedback: bool,
+    db_url: str | None,
+    scheduler: str | None,
+    require_sandbox: bool,
+    memory: str | None,
+    disk: str | None,
+) -> None:
     """Grade a class: SUBMISSIONS is a folder (nbgrader layout or flat) or a zip."""
     from autograder.batch import grade as run
 
-    report = run(submissions, module=module, out=out, workers=workers, cell_timeout=cell_timeout,
-                 notebook_timeout=notebook_timeout, force=force, feedback=not no_feedback, db_url=db_url,
-                 scheduler=scheduler, sandbox=_sandbox(require_sandbox, memory, disk))
+    report = run(
+        submissions,
+        module=module,
+        out=out,
+        workers=workers,
+        cell_timeout=cell_timeout,
+        notebook_timeout=notebook_timeout,
+        force=force,
+        feedback=not no_feedback,
+        db_url=db_url,
+        scheduler=scheduler,
+        sandbox=_sandbox(require_sandbox, memory, disk),
+    )
     failed = [r for r in report.rows if r.status != "graded"]
     console.print(
         f"{len(report.rows)} submissions ({report.graded_now} graded now, {report.skipped} unchanged) "
@@ -153,8 +247,10 @@ def grade(submissions: Path, module: str, out: Path | None, workers: int | None,
     if hard:
         console.print("questions with the fewest full marks: " + "; ".join(hard), soft_wrap=True)
     # Paths whole on one line each, whatever the terminal's width: they are copied and pasted.
-    console.print(f"grades: {report.csv_path}\nquestions: {report.questions_path}\nfeedback: {report.out / 'feedback'}",
-                  soft_wrap=True)
+    console.print(
+        f"grades: {report.csv_path}\nquestions: {report.questions_path}\nfeedback: {report.out / 'feedback'}",
+        soft_wrap=True,
+    )
     if report.page is not None:
         console.print(f"class page: {report.page.resolve().as_uri()}", soft_wrap=True)
 
@@ -168,7 +264,9 @@ def _hardest(path: Path | None, n: int = 3) -> list[str]:
     with open(path, newline="", encoding="utf-8") as handle:
         rows = [r for r in csv.DictReader(handle) if int(r["submissions"])]
     rows.sort(key=lambda r: float(r["full_marks_share"]))
-    return [f"{r['question']} ({100 * float(r['full_marks_share']):.0f}% full marks)" for r in rows[:n]]
+    return [
+        f"{r['question']} ({100 * float(r['full_marks_share']):.0f}% full marks)" for r in rows[:n]
+    ]
 
 
 def _sandbox(required: bool, memory: str | None, disk: str | None = None) -> SandboxConfig:
@@ -186,7 +284,11 @@ def _sandbox(required: bool, memory: str | None, disk: str | None = None) -> San
 
 
 @main.command()
-@click.option("--workspace", type=click.Path(path_type=Path), help="Where your copies live (default ~/ml-to-lm-course).")
+@click.option(
+    "--workspace",
+    type=click.Path(path_type=Path),
+    help="Where your copies live (default ~/ml-to-lm-course).",
+)
 @click.option("--no-browser", is_flag=True, help="Start JupyterLab without opening a browser.")
 @click.option("--prepare-only", is_flag=True, help="Copy the notebooks, do not start JupyterLab.")
 def lab(workspace: Path | None, no_browser: bool, prepare_only: bool) -> None:
@@ -200,7 +302,9 @@ def lab(workspace: Path | None, no_browser: bool, prepare_only: bool) -> None:
     if prepare_only:
         return
     if no_browser:
-        console.print("JupyterLab starts without a browser: open the http://127.0.0.1 address it prints (with its token).")
+        console.print(
+            "JupyterLab starts without a browser: open the http://127.0.0.1 address it prints (with its token)."
+        )
     sys.stdout.flush()
     os.execve(sys.executable, lab_command(where, open_browser=not no_browser), lab_env())
 

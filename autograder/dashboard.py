@@ -29,14 +29,21 @@ figure { margin: 0; } svg { max-width: 100%; height: auto; }
 """
 
 
-def course_total_over_time(attempts: list[progress.Attempt], course_max: float) -> list[tuple[dt.datetime, float]]:
+def course_total_over_time(
+    attempts: list[progress.Attempt], course_max: float
+) -> list[tuple[dt.datetime, float]]:
     """After each attempt, the share of the course's points earned so far (best per notebook)."""
     best: dict[tuple[str, str], float] = {}
     points = []
     for a in attempts:
         key = (a.module, a.notebook)
         best[key] = max(best.get(key, 0.0), a.score)
-        points.append((dt.datetime.fromisoformat(a.at), 100 * sum(best.values()) / course_max if course_max else 0.0))
+        points.append(
+            (
+                dt.datetime.fromisoformat(a.at),
+                100 * sum(best.values()) / course_max if course_max else 0.0,
+            )
+        )
     return points
 
 
@@ -56,7 +63,9 @@ def chart_svg(points: list[tuple[dt.datetime, float]]) -> str:
     ax.grid(alpha=0.3)
     fig.tight_layout()
     buf = io.StringIO()
-    fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None, "Format": None, "Type": None})
+    fig.savefig(
+        buf, format="svg", metadata={"Date": None, "Creator": None, "Format": None, "Type": None}
+    )
     text = buf.getvalue()
     return text[text.index("<svg") :]
 
@@ -65,8 +74,11 @@ def chart_svg(points: list[tuple[dt.datetime, float]]) -> str:
 def _template():
     from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-    env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["j2", "html"]),
-                      keep_trailing_newline=True)
+    env = Environment(
+        loader=FileSystemLoader(str(TEMPLATES)),
+        autoescape=select_autoescape(["j2", "html"]),
+        keep_trailing_newline=True,
+    )
     env.filters["points"] = lambda x: f"{x:g}"
     return env.get_template("progress.html.j2")
 
@@ -80,13 +92,30 @@ def render(store: Path | None = None) -> str:
     rows = []
     for r in summary:
         share = (r.best or 0.0) / r.max_score if r.max_score else 0.0
-        rows.append({"module": r.module, "best": r.best, "max_score": r.max_score, "share": share,
-                     "full": r.best is not None and share >= 1, "attempts": r.attempts, "last": r.last})
+        rows.append(
+            {
+                "module": r.module,
+                "best": r.best,
+                "max_score": r.max_score,
+                "share": share,
+                "full": r.best is not None and share >= 1,
+                "attempts": r.attempts,
+                "last": r.last,
+            }
+        )
     chart = chart_svg(course_total_over_time(history, course_max)) if history else ""
     return _template().render(
-        course_id=paths.COURSE_ID, css=CSS, rows=rows, earned=earned, course_max=course_max, checks=len(history),
-        share=f"{100 * earned / course_max if course_max else 0:.0f}", written=progress.now(),
-        store=str(store or progress.store_path()), chart=chart)
+        course_id=paths.COURSE_ID,
+        css=CSS,
+        rows=rows,
+        earned=earned,
+        course_max=course_max,
+        checks=len(history),
+        share=f"{100 * earned / course_max if course_max else 0:.0f}",
+        written=progress.now(),
+        store=str(store or progress.store_path()),
+        chart=chart,
+    )
 
 
 def write(out: Path, store: Path | None = None) -> Path:

@@ -58,7 +58,9 @@ def module_files(module: str, roots: Roots) -> dict[str, bytes]:
             continue
         for path in sorted(base.rglob("*")):
             rel = path.relative_to(base)
-            if path.is_file() and not any(part.startswith(".") or part == "__pycache__" for part in rel.parts):
+            if path.is_file() and not any(
+                part.startswith(".") or part == "__pycache__" for part in rel.parts
+            ):
                 files[f"{room}/{module}/{rel.as_posix()}"] = path.read_bytes()
     return files
 
@@ -113,7 +115,9 @@ _STARTING = threading.Lock()
 _started: set[str] = set()
 
 
-def grade_remote(payload: dict, key: str, settings: Settings, with_feedback: bool) -> SubmissionOutcome:
+def grade_remote(
+    payload: dict, key: str, settings: Settings, with_feedback: bool
+) -> SubmissionOutcome:
     """Grade one submission sent as data: ``{"student", "module", "notebooks": {name: bytes |
     None}}``, with the module's files this worker was given (``key``). Idempotent: it writes only
     into a temporary folder of its own."""
@@ -160,8 +164,19 @@ class DaskRunner:
     interface). Losing the scheduler ends the batch (``SchedulerUnreachable``) with what is done
     recorded: that is no submission's fault, so it gets no row, and the same command resumes."""
 
-    def __init__(self, todo: list[tuple[Submission, str]], settings: Settings, scheduler: str, with_feedback: bool = True):
-        self.todo, self.settings, self.scheduler, self.with_feedback = list(todo), settings, scheduler, with_feedback
+    def __init__(
+        self,
+        todo: list[tuple[Submission, str]],
+        settings: Settings,
+        scheduler: str,
+        with_feedback: bool = True,
+    ):
+        self.todo, self.settings, self.scheduler, self.with_feedback = (
+            list(todo),
+            settings,
+            scheduler,
+            with_feedback,
+        )
         self.client: Client | None = None
         self.futures: dict = {}
 
@@ -171,7 +186,9 @@ class DaskRunner:
         try:
             self.client = Client(self.scheduler, set_as_default=False)
         except OSError as error:
-            raise SchedulerUnreachable(f"cannot reach the Dask scheduler at {self.scheduler}: {error}") from None
+            raise SchedulerUnreachable(
+                f"cannot reach the Dask scheduler at {self.scheduler}: {error}"
+            ) from None
         module = self.todo[0][0].module
         self.plugin = ModuleFiles.of(module, self.settings.roots)
         self.client.register_plugin(self.plugin, name=self.plugin.name)
@@ -186,8 +203,14 @@ class DaskRunner:
         assert self.client is not None
         for sub, dig in itertools.islice(self.pending, count):
             future = self.client.submit(
-                grade_remote, _payload(sub), self.plugin.key, self.settings, self.with_feedback,
-                key=f"grade-{self.tag}-{sub.student}", retries=TASK_RETRIES, pure=False,
+                grade_remote,
+                _payload(sub),
+                self.plugin.key,
+                self.settings,
+                self.with_feedback,
+                key=f"grade-{self.tag}-{sub.student}",
+                retries=TASK_RETRIES,
+                pure=False,
             )
             self.futures[future] = (sub, dig)
             self.completed.add(future)
@@ -198,8 +221,10 @@ class DaskRunner:
         try:
             yield from self._results()
         except (CommClosedError, FutureCancelledError) as error:
-            raise SchedulerUnreachable(f"lost the Dask scheduler at {self.scheduler} mid-batch ({type(error).__name__}); "
-                                       "what is graded is recorded: rerun to grade the rest") from None
+            raise SchedulerUnreachable(
+                f"lost the Dask scheduler at {self.scheduler} mid-batch ({type(error).__name__}); "
+                "what is graded is recorded: rerun to grade the rest"
+            ) from None
         finally:
             self.close()
 
@@ -211,11 +236,17 @@ class DaskRunner:
             try:
                 outcome = future.result()
             except KilledWorker:
-                outcome = crashed(sub, self.settings, "the grading worker died every time this submission ran on one")
+                outcome = crashed(
+                    sub,
+                    self.settings,
+                    "the grading worker died every time this submission ran on one",
+                )
             except (CommClosedError, FutureCancelledError):
                 raise
             except Exception as error:
-                outcome = crashed(sub, self.settings, f"grader error: {type(error).__name__}: {error}")
+                outcome = crashed(
+                    sub, self.settings, f"grader error: {type(error).__name__}: {error}"
+                )
             future.release()
             if done % 64 == 0:
                 self.window = _window(self.client)

@@ -60,13 +60,20 @@ class CappedClient(NotebookClient):
             return super().output(outs, msg, display_id, cell_index)
         size = _size(content)
         used = self.cell_chars.get(cell_index, 0)
-        if used + size > self.limits.cell_output_chars or self.total_chars + size > self.limits.notebook_output_chars:
+        if (
+            used + size > self.limits.cell_output_chars
+            or self.total_chars + size > self.limits.notebook_output_chars
+        ):
             if cell_index not in self.truncated:
                 self.truncated.add(cell_index)
-                outs.append(nbformat.v4.new_output(
-                    "stream", name="stderr",
-                    text=f"[autograder: output truncated; a cell may print {self.limits.cell_output_chars:,} "
-                    f"characters and a notebook {self.limits.notebook_output_chars:,}]\n"))
+                outs.append(
+                    nbformat.v4.new_output(
+                        "stream",
+                        name="stderr",
+                        text=f"[autograder: output truncated; a cell may print {self.limits.cell_output_chars:,} "
+                        f"characters and a notebook {self.limits.notebook_output_chars:,}]\n",
+                    )
+                )
             return None
         self.cell_chars[cell_index] = used + size
         self.total_chars += size
@@ -78,7 +85,9 @@ async def _wait_for_ready(kc, timeout: float) -> None:
     while True:
         kc.kernel_info()
         try:
-            reply = await kc.shell_channel.get_msg(timeout=max(0.01, min(1.0, deadline - time.monotonic())))
+            reply = await kc.shell_channel.get_msg(
+                timeout=max(0.01, min(1.0, deadline - time.monotonic()))
+            )
         except queue.Empty:
             reply = None
         if reply is not None and reply.get("msg_type") == "kernel_info_reply":
@@ -115,7 +124,12 @@ class Execution:
 
 
 def _error_output(ename: str, evalue: str) -> dict:
-    return {"output_type": "error", "ename": ename, "evalue": evalue, "traceback": [f"{ename}: {evalue}"]}
+    return {
+        "output_type": "error",
+        "ename": ename,
+        "evalue": evalue,
+        "traceback": [f"{ename}: {evalue}"],
+    }
 
 
 class DiskFull(Exception):
@@ -132,8 +146,14 @@ async def _watch_disk(kernel: Kernel, cap: int, every: float = 0.2) -> None:
             return
 
 
-async def _run(client: NotebookClient, nb: NotebookNode, limits: Limits, out: Execution, judge=None,
-               kernel: Kernel | None = None) -> None:
+async def _run(
+    client: NotebookClient,
+    nb: NotebookNode,
+    limits: Limits,
+    out: Execution,
+    judge=None,
+    kernel: Kernel | None = None,
+) -> None:
     cap = limits.sandbox.disk
     async with client.async_setup_kernel():
         watcher = None
@@ -151,10 +171,14 @@ async def _run(client: NotebookClient, nb: NotebookNode, limits: Limits, out: Ex
     if out.timed_out and out.status == "graded":
         out.status = "timeout"
         cells = ", ".join(str(i) for i in out.timed_out)
-        out.reason = f"cell {cells} ran past the per-cell limit and was interrupted; later cells still ran"
+        out.reason = (
+            f"cell {cells} ran past the per-cell limit and was interrupted; later cells still ran"
+        )
 
 
-async def _cells(client, nb, limits: Limits, out: Execution, judge, kernel: Kernel | None, watcher) -> None:
+async def _cells(
+    client, nb, limits: Limits, out: Execution, judge, kernel: Kernel | None, watcher
+) -> None:
     """The cell loop: each code cell in the kernel, or in the judge when it is a graded test."""
     start = time.monotonic()
     cap = limits.sandbox.disk
@@ -163,9 +187,13 @@ async def _cells(client, nb, limits: Limits, out: Execution, judge, kernel: Kern
         if kernel is None or not (watcher is not None and watcher.done() or kernel.written() > cap):
             return False
         out.status = "disk_full"
-        out.reason = (f"cell {index} wrote more than the {describe(cap)} a notebook may write "
-                      "(files, temporary files and caches together); the notebook was stopped there")
-        nb.cells[index].outputs.append(_error_output("DiskFull", f"the notebook wrote more than {describe(cap)}"))
+        out.reason = (
+            f"cell {index} wrote more than the {describe(cap)} a notebook may write "
+            "(files, temporary files and caches together); the notebook was stopped there"
+        )
+        nb.cells[index].outputs.append(
+            _error_output("DiskFull", f"the notebook wrote more than {describe(cap)}")
+        )
         out.ran.discard(index)
         return True
 
@@ -175,7 +203,9 @@ async def _cells(client, nb, limits: Limits, out: Execution, judge, kernel: Kern
         left = limits.notebook_timeout - (time.monotonic() - start)
         if left <= 0:
             out.status = "timeout"
-            out.reason = f"the notebook exceeded its {limits.notebook_timeout:g} s limit before cell {index}"
+            out.reason = (
+                f"the notebook exceeded its {limits.notebook_timeout:g} s limit before cell {index}"
+            )
             return
         client.timeout = int(max(1, min(limits.cell_timeout, left)))
         try:
@@ -193,7 +223,9 @@ async def _cells(client, nb, limits: Limits, out: Execution, judge, kernel: Kern
             cell.outputs.append(_error_output("TimeoutError", f"cell exceeded {client.timeout} s"))
             if not await _recover(client):
                 out.status = "timeout"
-                out.reason = f"cell {index} ran past {client.timeout} s and did not stop when interrupted"
+                out.reason = (
+                    f"cell {index} ran past {client.timeout} s and did not stop when interrupted"
+                )
                 return
         except DeadKernelError:
             if stopped_for_disk(index):
@@ -204,13 +236,17 @@ async def _cells(client, nb, limits: Limits, out: Execution, judge, kernel: Kern
             return
 
 
-async def _install_agent(client: NotebookClient, limits: Limits, out: Execution, judge: bool = True) -> bool:
+async def _install_agent(
+    client: NotebookClient, limits: Limits, out: Execution, judge: bool = True
+) -> bool:
     """Load the judge's agent into the fresh kernel (before any student code runs) and, for the
     judge, open the comm its requests travel on."""
     kc = client.kc
     code = "import autograder.agent as _autograder_agent; _autograder_agent.install(); del _autograder_agent"
     try:
-        reply = await kc.execute(code, silent=True, store_history=False, reply=True, timeout=limits.startup_timeout)
+        reply = await kc.execute(
+            code, silent=True, store_history=False, reply=True, timeout=limits.startup_timeout
+        )
     except (TimeoutError, queue.Empty):
         out.status, out.reason = "error", "the grader could not set up the kernel (no answer)"
         return False
@@ -225,24 +261,33 @@ async def _install_agent(client: NotebookClient, limits: Limits, out: Execution,
         from autograder.agent import TARGET
 
         client.judge_comm = uuid.uuid4().hex
-        kc.shell_channel.send(kc.session.msg("comm_open", {"comm_id": client.judge_comm, "target_name": TARGET, "data": {}}))
+        kc.shell_channel.send(
+            kc.session.msg(
+                "comm_open", {"comm_id": client.judge_comm, "target_name": TARGET, "data": {}}
+            )
+        )
     return True
 
 
-async def _judge_cell(client: NotebookClient, judge, cell: NotebookNode, index: int, limits: Limits,
-                      out: Execution) -> bool:
+async def _judge_cell(
+    client: NotebookClient, judge, cell: NotebookNode, index: int, limits: Limits, out: Execution
+) -> bool:
     """Run a graded test cell in the judge; False when the notebook cannot go on."""
     from autograder.judge import Link, alive
 
     timeout = client.timeout
     link = Link(client, asyncio.get_running_loop(), time.monotonic() + timeout)
-    work = asyncio.ensure_future(asyncio.to_thread(judge.run, cell.source, link, limits.cell_output_chars))
+    work = asyncio.ensure_future(
+        asyncio.to_thread(judge.run, cell.source, link, limits.cell_output_chars)
+    )
     done, _ = await asyncio.wait({work}, timeout=timeout)
     cell.outputs = []
     if work in done:
         cell.outputs = [nbformat.from_dict(o) for o in work.result()]
         out.ran.add(index)
-        if any(o.get("ename") == "GraderError" and "died" in str(o.get("evalue")) for o in cell.outputs):
+        if any(
+            o.get("ename") == "GraderError" and "died" in str(o.get("evalue")) for o in cell.outputs
+        ):
             if not await alive(client):
                 out.status = "kernel_died"
                 out.reason = f"the kernel died in cell {index} (a crash or the memory limit)"
@@ -253,7 +298,9 @@ async def _judge_cell(client: NotebookClient, judge, cell: NotebookNode, index: 
     cell.outputs.append(_error_output("TimeoutError", f"the test ran past {timeout} s"))
     if not await _recover(client):
         out.status = "timeout"
-        out.reason = f"cell {index} ran past {timeout} s and the kernel did not stop when interrupted"
+        out.reason = (
+            f"cell {index} ran past {timeout} s and the kernel did not stop when interrupted"
+        )
         return False
     return True
 
@@ -268,7 +315,9 @@ async def _recover(client: NotebookClient, wait: float = 5.0) -> bool:
     return True
 
 
-def execute(nb: NotebookNode, kernel: Kernel, limits: Limits | None = None, judge=None) -> Execution:
+def execute(
+    nb: NotebookNode, kernel: Kernel, limits: Limits | None = None, judge=None
+) -> Execution:
     """Run ``nb`` in place (outputs are written into its cells) in ``kernel``; then kill it.
 
     With a ``judge`` (:class:`autograder.judge.Judge`), graded test cells run in the judge, not in
@@ -305,11 +354,19 @@ def execute(nb: NotebookNode, kernel: Kernel, limits: Limits | None = None, judg
 
 def _note_memory(nb: NotebookNode, kernel: Kernel, out: Execution) -> None:
     """Say so in the reason when a cell ran into the kernel's memory limit."""
-    cells = sorted({i for i, c in enumerate(nb.cells) for o in c.get("outputs", [])
-                    if o.get("output_type") == "error" and "MemoryError" in str(o.get("ename", ""))})
+    cells = sorted(
+        {
+            i
+            for i, c in enumerate(nb.cells)
+            for o in c.get("outputs", [])
+            if o.get("output_type") == "error" and "MemoryError" in str(o.get("ename", ""))
+        }
+    )
     if cells:
-        note = (f"cell {', '.join(map(str, cells))} ran out of memory (MemoryError): the memory limit is "
-                f"{describe(kernel.memory_limit)}")
+        note = (
+            f"cell {', '.join(map(str, cells))} ran out of memory (MemoryError): the memory limit is "
+            f"{describe(kernel.memory_limit)}"
+        )
         out.reason = f"{out.reason}; {note}" if out.reason else note
 
 

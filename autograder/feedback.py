@@ -34,8 +34,10 @@ PLACEHOLDER = "# (hidden tests: they ran when your notebook was graded; see the 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 # Nothing runs and nothing loads: images and fonts only as data: URLs, styles only inline.
-CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; font-src data:; "
-       "base-uri 'none'; form-action 'none'")
+CSP = (
+    "default-src 'none'; img-src data:; style-src 'unsafe-inline'; font-src data:; "
+    "base-uri 'none'; form-action 'none'"
+)
 MAX_PAGE_BYTES = 5 * 1024 * 1024
 MAX_SOURCE_CHARS = 100_000  # a cell's source shown in feedback
 MAX_ATTACHMENT_CHARS = 1_000_000  # a markdown cell's attached image (base64)
@@ -66,15 +68,23 @@ def strip_hidden(nb: NotebookNode) -> NotebookNode:
         cell.source = _HIDDEN.sub(PLACEHOLDER, cell.source)
         for output in cell.get("outputs", []):
             if output.get("output_type") == "error":
-                output["traceback"] = [f"{output.get('ename', 'Error')}: {output.get('evalue', '')}"]
+                output["traceback"] = [
+                    f"{output.get('ename', 'Error')}: {output.get('evalue', '')}"
+                ]
     return nb
 
 
 def _number(value):
-    return value if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < 1e5 else None
+    return (
+        value
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < 1e5
+        else None
+    )
 
 
-def neutralise(nb: NotebookNode, max_source: int = MAX_SOURCE_CHARS, outputs: bool = True) -> NotebookNode:
+def neutralise(
+    nb: NotebookNode, max_source: int = MAX_SOURCE_CHARS, outputs: bool = True
+) -> NotebookNode:
     """What of a submitted notebook the page may show: cell ids, tags and output metadata reduced
     to safe values, long sources and attachments cut (in the page only), and, with
     ``outputs=False``, no outputs at all."""
@@ -85,10 +95,17 @@ def neutralise(nb: NotebookNode, max_source: int = MAX_SOURCE_CHARS, outputs: bo
         cell.metadata = {}
         if len(cell.source) > max_source:
             cut = len(cell.source) - max_source
-            cell.source = cell.source[:max_source] + f"\n\n[feedback: {cut:,} more characters of this cell not shown]"
+            cell.source = (
+                cell.source[:max_source]
+                + f"\n\n[feedback: {cut:,} more characters of this cell not shown]"
+            )
         if cell.cell_type in ("markdown", "raw") and "attachments" in cell:
-            kept = {name: data for name, data in (cell.attachments or {}).items()
-                    if isinstance(data, dict) and sum(len(str(v)) for v in data.values()) <= MAX_ATTACHMENT_CHARS}
+            kept = {
+                name: data
+                for name, data in (cell.attachments or {}).items()
+                if isinstance(data, dict)
+                and sum(len(str(v)) for v in data.values()) <= MAX_ATTACHMENT_CHARS
+            }
             cell.attachments = kept
             if not kept:
                 del cell["attachments"]
@@ -109,13 +126,71 @@ def neutralise(nb: NotebookNode, max_source: int = MAX_SOURCE_CHARS, outputs: bo
 
 # --- equations: TeX to MathML when the page is made ---------------------------------------------
 
-MATHML_TAGS = ["math", "semantics", "annotation", "mrow", "mi", "mo", "mn", "ms", "mtext", "mspace", "msub",
-               "msup", "msubsup", "mfrac", "msqrt", "mroot", "mover", "munder", "munderover", "mtable", "mtr",
-               "mtd", "mstyle", "mpadded", "mphantom", "menclose", "merror", "mprescripts", "mmultiscripts", "none"]
-MATHML_ATTRS = ["display", "xmlns", "mathvariant", "stretchy", "accent", "accentunder", "linebreak", "fence",
-                "separator", "lspace", "rspace", "width", "height", "depth", "columnalign", "rowalign",
-                "columnspacing", "rowspacing", "displaystyle", "scriptlevel", "minsize", "maxsize", "movablelimits",
-                "notation", "form", "largeop", "symmetric", "columnlines", "rowlines", "frame", "encoding"]
+MATHML_TAGS = [
+    "math",
+    "semantics",
+    "annotation",
+    "mrow",
+    "mi",
+    "mo",
+    "mn",
+    "ms",
+    "mtext",
+    "mspace",
+    "msub",
+    "msup",
+    "msubsup",
+    "mfrac",
+    "msqrt",
+    "mroot",
+    "mover",
+    "munder",
+    "munderover",
+    "mtable",
+    "mtr",
+    "mtd",
+    "mstyle",
+    "mpadded",
+    "mphantom",
+    "menclose",
+    "merror",
+    "mprescripts",
+    "mmultiscripts",
+    "none",
+]
+MATHML_ATTRS = [
+    "display",
+    "xmlns",
+    "mathvariant",
+    "stretchy",
+    "accent",
+    "accentunder",
+    "linebreak",
+    "fence",
+    "separator",
+    "lspace",
+    "rspace",
+    "width",
+    "height",
+    "depth",
+    "columnalign",
+    "rowalign",
+    "columnspacing",
+    "rowspacing",
+    "displaystyle",
+    "scriptlevel",
+    "minsize",
+    "maxsize",
+    "movablelimits",
+    "notation",
+    "form",
+    "largeop",
+    "symmetric",
+    "columnlines",
+    "rowlines",
+    "frame",
+    "encoding",
+]
 
 
 @functools.lru_cache(maxsize=8192)
@@ -135,17 +210,76 @@ def mathml(tex: str, display: bool) -> str:
 
 # What a student's HTML may keep (JupyterLab's own sanitiser allows about this much): text
 # structure, tables, links and images; no script, style, form, frame or event attribute.
-HTML_TAGS = ["a", "abbr", "b", "blockquote", "br", "caption", "code", "dd", "del", "details", "div", "dl", "dt",
-             "em", "figcaption", "figure", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "ins", "kbd", "li",
-             "mark", "ol", "p", "pre", "q", "s", "samp", "small", "span", "strong", "sub", "summary", "sup", "table",
-             "tbody", "td", "tfoot", "th", "thead", "tr", "u", "ul", "var"]
+HTML_TAGS = [
+    "a",
+    "abbr",
+    "b",
+    "blockquote",
+    "br",
+    "caption",
+    "code",
+    "dd",
+    "del",
+    "details",
+    "div",
+    "dl",
+    "dt",
+    "em",
+    "figcaption",
+    "figure",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "hr",
+    "i",
+    "img",
+    "ins",
+    "kbd",
+    "li",
+    "mark",
+    "ol",
+    "p",
+    "pre",
+    "q",
+    "s",
+    "samp",
+    "small",
+    "span",
+    "strong",
+    "sub",
+    "summary",
+    "sup",
+    "table",
+    "tbody",
+    "td",
+    "tfoot",
+    "th",
+    "thead",
+    "tr",
+    "u",
+    "ul",
+    "var",
+]
+
+
 def _image_attribute(tag: str, name: str, value: str) -> bool:
     # An image shows only from the page itself: a URL would be a request leaving it.
-    return name in ("alt", "width", "height", "class", "title") or (name == "src" and value.startswith("data:image/"))
+    return name in ("alt", "width", "height", "class", "title") or (
+        name == "src" and value.startswith("data:image/")
+    )
 
 
-HTML_ATTRS = {"*": ["class", "id", "title"], "a": ["href"], "img": _image_attribute,
-              "td": ["colspan", "rowspan", "align"], "th": ["colspan", "rowspan", "align"], "ol": ["start"]}
+HTML_ATTRS = {
+    "*": ["class", "id", "title"],
+    "a": ["href"],
+    "img": _image_attribute,
+    "td": ["colspan", "rowspan", "align"],
+    "th": ["colspan", "rowspan", "align"],
+    "ol": ["start"],
+}
 
 
 @functools.lru_cache(maxsize=4096)
@@ -154,8 +288,13 @@ def clean(text: str) -> str:
     http(s) and mail, images as data: URLs)."""
     import bleach
 
-    return bleach.clean(str(text), tags=HTML_TAGS, attributes=HTML_ATTRS, protocols=["http", "https", "mailto", "data"],
-                        strip=True)
+    return bleach.clean(
+        str(text),
+        tags=HTML_TAGS,
+        attributes=HTML_ATTRS,
+        protocols=["http", "https", "mailto", "data"],
+        strip=True,
+    )
 
 
 def _markdown_html(source: str, attachments: dict | None = None, path: str = "") -> str:
@@ -182,7 +321,9 @@ def _markdown_html(source: str, attachments: dict | None = None, path: str = "")
         def latex_environment(self, name: str, body: str) -> str:
             return mark(f"\\begin{{{name}}}{body}\\end{{{name}}}", True)
 
-    renderer = Renderer(escape=False, attachments=attachments or {}, path=path, exclude_anchor_links=True)
+    renderer = Renderer(
+        escape=False, attachments=attachments or {}, path=path, exclude_anchor_links=True
+    )
     text = clean(strip_files_prefix(MarkdownWithMath(renderer=renderer).render(source)))
     return re.sub(f"@@math-{nonce}-([0-9]+)@@", lambda m: spans[int(m.group(1))], text)
 
@@ -205,7 +346,9 @@ def _exporter():
 
         def __call__(self, source, language=None, metadata=None):
             language = language or self.pygments_lexer
-            return self._cached(source, language, json.dumps(metadata or {}, sort_keys=True, default=str))
+            return self._cached(
+                source, language, json.dumps(metadata or {}, sort_keys=True, default=str)
+            )
 
     class Exporter(HTMLExporter):
         def default_filters(self):
@@ -225,19 +368,39 @@ def _exporter():
             return _markdown_html(source)
 
     # HTMLExporter takes its code highlighter from ``filters`` when one is there.
-    return Exporter(template_name="feedback", extra_template_basedirs=[str(TEMPLATES)], sanitize_html=True,
-                    filters={"highlight_code": Highlight(pygments_lexer="ipython3")})
+    return Exporter(
+        template_name="feedback",
+        extra_template_basedirs=[str(TEMPLATES)],
+        sanitize_html=True,
+        filters={"highlight_code": Highlight(pygments_lexer="ipython3")},
+    )
 
 
 _CACHED = 4096  # cells remembered per filter and worker
 
 
 def _summary(result) -> dict:
-    cells = [{"grade_id": c.grade_id, "score": f"{c.score:g}", "points": f"{c.points:g}",
-              "verdict": "passed" if c.passed else "failed", "message": c.message} for c in result.cells.values()]
-    return {"module": result.module, "notebook": result.notebook, "score": f"{result.score:g}",
-            "max_score": f"{result.max_score:g}", "status": result.status, "reason": result.reason,
-            "status_class": "ok" if result.status == "graded" else "bad", "notes": list(result.notes), "cells": cells}
+    cells = [
+        {
+            "grade_id": c.grade_id,
+            "score": f"{c.score:g}",
+            "points": f"{c.points:g}",
+            "verdict": "passed" if c.passed else "failed",
+            "message": c.message,
+        }
+        for c in result.cells.values()
+    ]
+    return {
+        "module": result.module,
+        "notebook": result.notebook,
+        "score": f"{result.score:g}",
+        "max_score": f"{result.max_score:g}",
+        "status": result.status,
+        "reason": result.reason,
+        "status_class": "ok" if result.status == "graded" else "bad",
+        "notes": list(result.notes),
+        "cells": cells,
+    }
 
 
 # What a page may hold before it is trimmed (characters of source and output, before markup).
@@ -246,8 +409,14 @@ MAX_CELLS_SHOWN = 400  # ordinary cells shown in full; exercises and tests alway
 
 
 def _size(cell: NotebookNode) -> int:
-    outputs = sum(len(json.dumps(o)) for o in cell.get("outputs", [])) if cell.cell_type == "code" else 0
-    return len(cell.source) + outputs + sum(len(json.dumps(a)) for a in (cell.get("attachments") or {}).values())
+    outputs = (
+        sum(len(json.dumps(o)) for o in cell.get("outputs", [])) if cell.cell_type == "code" else 0
+    )
+    return (
+        len(cell.source)
+        + outputs
+        + sum(len(json.dumps(a)) for a in (cell.get("attachments") or {}).values())
+    )
 
 
 def trim(nb: NotebookNode) -> tuple[NotebookNode, str]:
@@ -268,20 +437,27 @@ def trim(nb: NotebookNode) -> tuple[NotebookNode, str]:
         kept.append(nbformat.v4.new_markdown_cell(f"[feedback: {hidden:,} more cells not shown]"))
     shown = nbformat.from_dict(nb)
     shown.cells = kept
-    note = ("This notebook is too large to show in full: long cells are cut, outputs are left out"
-            + (f" and {hidden:,} cells are not shown" if hidden else "") + " in this page (your grade is not affected).")
+    note = (
+        "This notebook is too large to show in full: long cells are cut, outputs are left out"
+        + (f" and {hidden:,} cells are not shown" if hidden else "")
+        + " in this page (your grade is not affected)."
+    )
     return neutralise(shown, 10_000, outputs=False), note
 
 
 def render(result) -> str:
     """Self-contained HTML feedback for one graded notebook, under :data:`MAX_PAGE_BYTES`."""
-    resources = {"autograder": {"result": _summary(result), "csp": CSP, "css": CSS, "trimmed": ""},
-                 "metadata": {"name": Path(result.notebook).stem}}
+    resources = {
+        "autograder": {"result": _summary(result), "csp": CSP, "css": CSS, "trimmed": ""},
+        "metadata": {"name": Path(result.notebook).stem},
+    }
     if result.graded_nb is not None:
         shown, resources["autograder"]["trimmed"] = trim(strip_hidden(result.graded_nb))
         body, _ = _exporter().from_notebook_node(shown, resources=resources)
         if len(body.encode("utf-8")) <= MAX_PAGE_BYTES:
             return body
-        resources["autograder"]["trimmed"] = "This notebook is too large to show: only the score table is here."
+        resources["autograder"]["trimmed"] = (
+            "This notebook is too large to show: only the score table is here."
+        )
     body, _ = _exporter().from_notebook_node(nbformat.v4.new_notebook(), resources=resources)
     return body

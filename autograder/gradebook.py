@@ -83,7 +83,9 @@ def database_url(url: str) -> str:
     try:
         parsed = make_url(url)
     except ArgumentError:
-        raise GradebookUnavailable(f"not a database URL: {url!r} (e.g. postgresql://user@host/grades)") from None
+        raise GradebookUnavailable(
+            f"not a database URL: {url!r} (e.g. postgresql://user@host/grades)"
+        ) from None
     if parsed.drivername == "postgresql":
         try:
             import psycopg2  # noqa: F401
@@ -143,15 +145,21 @@ class Records:
         """``{student_id: digest}`` of the submissions already graded for ``module``."""
         with self.engine.connect() as conn:
             rows = conn.execute(
-                select(results_table.c.student_id, results_table.c.digest).where(results_table.c.module == module)
+                select(results_table.c.student_id, results_table.c.digest).where(
+                    results_table.c.module == module
+                )
             )
             return {r.student_id: r.digest for r in rows}
 
     def save(self, row: Row, cells: list[CellRow] = ()) -> None:
         """The submission's row and its cells, in one transaction: the row marks it done."""
         values = dict(row.__dict__, graded_at=dt.datetime.now(dt.UTC).replace(tzinfo=None))
-        key = (results_table.c.student_id == row.student_id) & (results_table.c.module == row.module)
-        cell_key = (cells_table.c.student_id == row.student_id) & (cells_table.c.module == row.module)
+        key = (results_table.c.student_id == row.student_id) & (
+            results_table.c.module == row.module
+        )
+        cell_key = (cells_table.c.student_id == row.student_id) & (
+            cells_table.c.module == row.module
+        )
         with self.engine.begin() as conn:
             conn.execute(cells_table.delete().where(cell_key))
             if cells:
@@ -160,11 +168,18 @@ class Records:
             conn.execute(results_table.insert().values(**values))
 
     def cells(self, module: str) -> list[CellRow]:
-        query = (select(cells_table).where(cells_table.c.module == module)
-                 .order_by(cells_table.c.student_id, cells_table.c.notebook))
+        query = (
+            select(cells_table)
+            .where(cells_table.c.module == module)
+            .order_by(cells_table.c.student_id, cells_table.c.notebook)
+        )
         with self.engine.connect() as conn:
-            return [CellRow(r.student_id, r.module, r.notebook, r.grade_id, r.points, r.score, r.message)
-                    for r in conn.execute(query)]
+            return [
+                CellRow(
+                    r.student_id, r.module, r.notebook, r.grade_id, r.points, r.score, r.message
+                )
+                for r in conn.execute(query)
+            ]
 
     def rows(self, module: str | None = None) -> list[Row]:
         query = select(results_table).order_by(results_table.c.module, results_table.c.student_id)
@@ -172,7 +187,16 @@ class Records:
             query = query.where(results_table.c.module == module)
         with self.engine.connect() as conn:
             return [
-                Row(r.student_id, r.module, r.score, r.max_score, r.status, r.reason, r.digest, r.seconds)
+                Row(
+                    r.student_id,
+                    r.module,
+                    r.score,
+                    r.max_score,
+                    r.status,
+                    r.reason,
+                    r.digest,
+                    r.seconds,
+                )
                 for r in conn.execute(query)
             ]
 
@@ -216,10 +240,14 @@ class NbgraderBook:
         from alembic.script import ScriptDirectory
 
         # nbgrader's get_alembic_version() asks a subprocess (seconds); the scripts say it at once.
-        version = ScriptDirectory(os.path.join(os.path.dirname(nbgrader.__file__), "alembic")).get_current_head()
+        version = ScriptDirectory(
+            os.path.join(os.path.dirname(nbgrader.__file__), "alembic")
+        ).get_current_head()
         with gb.engine.begin() as conn:
             conn.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)"))
-            conn.execute(text("INSERT INTO alembic_version (version_num) VALUES (:v)"), {"v": version})
+            conn.execute(
+                text("INSERT INTO alembic_version (version_num) VALUES (:v)"), {"v": version}
+            )
 
     def ensure_module(self, module: str, cells_by_notebook: dict[str, dict[str, float]]) -> None:
         if module in self._known:
@@ -229,7 +257,9 @@ class NbgraderBook:
             name = notebook.removesuffix(".ipynb")
             self.gb.update_or_create_notebook(name, module)
             for grade_id, points in cells.items():
-                self.gb.update_or_create_grade_cell(grade_id, name, module, max_score=points, cell_type="code")
+                self.gb.update_or_create_grade_cell(
+                    grade_id, name, module, max_score=points, cell_type="code"
+                )
         self._known.add(module)
 
     def record(self, student: str, module: str, scores: dict[str, dict[str, float]]) -> None:

@@ -28,7 +28,14 @@ from autograder.paths import Roots
 from autograder.score import max_points, score
 from autograder.settings import Limits, Settings
 
-__all__ = ["CellResult", "InvalidNotebook", "NotebookResult", "grade_notebook", "load_notebook", "load_source"]
+__all__ = [
+    "CellResult",
+    "InvalidNotebook",
+    "NotebookResult",
+    "grade_notebook",
+    "load_notebook",
+    "load_source",
+]
 
 log = logging.getLogger("autograder.grade")
 
@@ -43,10 +50,16 @@ MAX_NOTEBOOK_BYTES = 64 * 1024 * 1024  # a submission larger than this is refuse
 def load_notebook(path_or_text: str | Path | bytes) -> NotebookNode:
     """Read a notebook (any nbformat 3 or 4 file), or raise :class:`InvalidNotebook`."""
     try:
-        size = len(path_or_text) if isinstance(path_or_text, bytes) else Path(path_or_text).stat().st_size
+        size = (
+            len(path_or_text)
+            if isinstance(path_or_text, bytes)
+            else Path(path_or_text).stat().st_size
+        )
         if size > MAX_NOTEBOOK_BYTES:
-            raise InvalidNotebook(f"the notebook is {size / 2**20:.0f} MiB; notebooks over "
-                                  f"{MAX_NOTEBOOK_BYTES / 2**20:.0f} MiB are not graded (clear large outputs and save again)")
+            raise InvalidNotebook(
+                f"the notebook is {size / 2**20:.0f} MiB; notebooks over "
+                f"{MAX_NOTEBOOK_BYTES / 2**20:.0f} MiB are not graded (clear large outputs and save again)"
+            )
         if isinstance(path_or_text, bytes):
             text = path_or_text.decode("utf-8")
         else:
@@ -55,7 +68,9 @@ def load_notebook(path_or_text: str | Path | bytes) -> NotebookNode:
         if not isinstance(nb.get("cells"), list):
             raise InvalidNotebook("the file has no list of cells")
         for i, cell in enumerate(nb.cells):
-            if cell.get("cell_type") not in ("code", "markdown", "raw") or not isinstance(cell.get("source"), str):
+            if cell.get("cell_type") not in ("code", "markdown", "raw") or not isinstance(
+                cell.get("source"), str
+            ):
                 raise InvalidNotebook(f"cell {i} is not a valid cell")
         return nb
     except InvalidNotebook:
@@ -63,7 +78,9 @@ def load_notebook(path_or_text: str | Path | bytes) -> NotebookNode:
     except UnicodeDecodeError:
         raise InvalidNotebook("the file is not UTF-8 text") from None
     except json.JSONDecodeError as error:
-        raise InvalidNotebook(f"the file is not valid JSON (line {error.lineno}: {error.msg})") from None
+        raise InvalidNotebook(
+            f"the file is not valid JSON (line {error.lineno}: {error.msg})"
+        ) from None
     except Exception as error:  # nbformat's own validation and conversion errors
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise InvalidNotebook(f"not a readable notebook: {first}") from None
@@ -89,7 +106,9 @@ def _preload(module: str, roots: Roots) -> tuple[str, ...]:
 
 def _truncate_after(nb: NotebookNode, exercise: str, source: NotebookNode) -> None:
     tests = next(e.tests for e in authoring.exercises(source) if e.grade_id == exercise)
-    last = max(i for i, c in enumerate(nb.cells) if authoring.nbgrader_meta(c).get("grade_id") in tests)
+    last = max(
+        i for i, c in enumerate(nb.cells) if authoring.nbgrader_meta(c).get("grade_id") in tests
+    )
     del nb.cells[last + 1 :]
 
 
@@ -139,7 +158,9 @@ def grade_notebook(
     roots = settings.roots
     source = load_source(module, notebook, roots)
     result = NotebookResult(module, notebook, "graded", max_score=max_points(source))
-    result.cells = {g: CellResult(g, p, 0.0, "not run") for g, p in authoring.test_points(source).items()}
+    result.cells = {
+        g: CellResult(g, p, 0.0, "not run") for g, p in authoring.test_points(source).items()
+    }
     try:
         student = submission if isinstance(submission, NotebookNode) else load_notebook(submission)
     except InvalidNotebook as error:
@@ -157,8 +178,14 @@ def grade_notebook(
     if not settings.judge:
         _warn_unjudged()
     # Graded test cells run in the judge, outside the student's kernel (autograder/judge.py).
-    execution = execute(merged.nb, kernel, settings.limits, judge=Judge(source) if settings.judge else None)
-    result.status, result.reason, result.seconds = execution.status, execution.reason, execution.seconds
+    execution = execute(
+        merged.nb, kernel, settings.limits, judge=Judge(source) if settings.judge else None
+    )
+    result.status, result.reason, result.seconds = (
+        execution.status,
+        execution.reason,
+        execution.seconds,
+    )
     result.cells = score(merged.nb, execution, source)
     result.graded_nb = merged.nb
     return result

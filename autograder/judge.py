@@ -38,7 +38,9 @@ from nbformat import NotebookNode
 from autograder import authoring, wire
 from autograder.names import code_names, imports, top_level_names
 
-MAX_REPLY_CHARS = 64 * 1024 * 1024  # one answer from the kernel (text of the JSON); model state dicts are a few MB
+MAX_REPLY_CHARS = (
+    64 * 1024 * 1024
+)  # one answer from the kernel (text of the JSON); model state dicts are a few MB
 AGENT = "__import__('autograder.agent', fromlist=['dispatch'])"
 
 
@@ -77,7 +79,10 @@ def student_side(function: Any) -> Any:
     link = _CURRENT.link
     if link is None:
         return function
-    module, qualname = getattr(function, "__module__", None), getattr(function, "__qualname__", None)
+    module, qualname = (
+        getattr(function, "__module__", None),
+        getattr(function, "__qualname__", None),
+    )
     if not (isinstance(module, str) and isinstance(qualname, str)) or "<" in qualname:
         raise TypeError(f"{function!r} is not an importable function")
     tag = link.request({"op": "import", "module": module, "qualname": qualname}, raw_handle=True)
@@ -105,8 +110,9 @@ class Remote:
         return {"$h": self._tag["$h"]}
 
     def _op(self, op: str, args: list | None = None, **fields: Any) -> Any:
-        return self._link.request({"op": op, "h": self._ref(), "keep": self._keep, **fields}, keep=self._keep,
-                                  args=args)
+        return self._link.request(
+            {"op": op, "h": self._ref(), "keep": self._keep, **fields}, keep=self._keep, args=args
+        )
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__") and name.endswith("__"):
@@ -171,7 +177,8 @@ class Remote:
     def __bool__(self) -> bool:
         raise TypeError(
             f"the grader does not take the truth value of a {self._tag.get('type', 'student')} object: "
-            "return plain data (a bool, a number, an array)")
+            "return plain data (a bool, a number, an array)"
+        )
 
     def __eq__(self, other: Any) -> bool:
         return self is other
@@ -196,7 +203,9 @@ def _exact(value: Any, kind: type, what: str) -> Any:
     if kind is float and type(value) is int:
         return float(value)
     if type(value) is not kind:
-        raise TypeError(f"{what} of a student object must give a {kind.__name__}, got {type(value).__name__}")
+        raise TypeError(
+            f"{what} of a student object must give a {kind.__name__}, got {type(value).__name__}"
+        )
     return value
 
 
@@ -211,15 +220,23 @@ class Link:
     result formatting), and its answer comes back on IOPub, which nbclient leaves alone between
     cells."""
 
-    def __init__(self, client, loop: asyncio.AbstractEventLoop, deadline: float, comm_id: str | None = None):
+    def __init__(
+        self, client, loop: asyncio.AbstractEventLoop, deadline: float, comm_id: str | None = None
+    ):
         self.client, self.loop, self.deadline = client, loop, deadline
         self.comm_id = comm_id or getattr(client, "judge_comm", None)
         self.closed = False
         self.calls = 0
 
     # judge thread side
-    def request(self, req: dict, keep: bool = False, raw_handle: bool = False, raw: bool = False,
-                args: list | None = None) -> Any:
+    def request(
+        self,
+        req: dict,
+        keep: bool = False,
+        raw_handle: bool = False,
+        raw: bool = False,
+        args: list | None = None,
+    ) -> Any:
         if self.closed:
             raise TimeoutError("the test ran past its time limit")
         self.calls += 1
@@ -234,7 +251,9 @@ class Link:
         try:
             reply = json.loads(answer)
         except (ValueError, RecursionError):
-            raise GraderError("the student's kernel answered the grader with something that is not JSON") from None
+            raise GraderError(
+                "the student's kernel answered the grader with something that is not JSON"
+            ) from None
         if not isinstance(reply, dict):
             raise GraderError("the student's kernel answered the grader with a malformed reply")
         if "err" in reply:
@@ -256,14 +275,20 @@ class Link:
         return result
 
     def decoder(self, keep: bool = False, sent: list[Any] | None = None) -> wire.Decoder:
-        return wire.Decoder(lambda tag: Remote(self, _clean_tag(tag), keep), trusted=False,
-                            modules=_judge_module, sent=sent)
+        return wire.Decoder(
+            lambda tag: Remote(self, _clean_tag(tag), keep),
+            trusted=False,
+            modules=_judge_module,
+            sent=sent,
+        )
 
     def _decode(self, decoder: wire.Decoder, value: Any) -> Any:
         try:
             return decoder(value)
         except (wire.WireError, RecursionError, ValueError, TypeError, KeyError) as error:
-            raise GraderError(f"the student's kernel sent data the grader cannot read: {error}") from None
+            raise GraderError(
+                f"the student's kernel sent data the grader cannot read: {error}"
+            ) from None
 
     def decode(self, value: Any, keep: bool = False) -> Any:
         return self._decode(self.decoder(keep), value)
@@ -274,15 +299,24 @@ class Link:
             raise GraderError("the student's kernel answered the grader with a malformed reply")
         done: set[int] = set()
         for entry in back:
-            if not (isinstance(entry, list) and len(entry) == 2 and type(entry[0]) is int
-                    and 0 <= entry[0] < len(sent) and entry[0] not in done):
-                raise GraderError("the student's kernel reported changes to arguments it was not given")
+            if not (
+                isinstance(entry, list)
+                and len(entry) == 2
+                and type(entry[0]) is int
+                and 0 <= entry[0] < len(sent)
+                and entry[0] not in done
+            ):
+                raise GraderError(
+                    "the student's kernel reported changes to arguments it was not given"
+                )
             done.add(entry[0])
             new = self._decode(decoder, entry[1])
             try:
                 wire.merge(sent[entry[0]], new)
             except wire.WireError as error:
-                raise GraderError(f"the student's kernel sent data the grader cannot read: {error}") from None
+                raise GraderError(
+                    f"the student's kernel sent data the grader cannot read: {error}"
+                ) from None
 
     def lookup(self, names: list[str]) -> dict[str, Any]:
         """The student's values of ``names`` (absent names are left out)."""
@@ -295,7 +329,9 @@ class Link:
         decoder = self.decoder()
         for pair in pairs:
             if not (isinstance(pair, list) and len(pair) == 2 and pair[0] in names):
-                raise GraderError("the student's kernel answered a name lookup with a malformed reply")
+                raise GraderError(
+                    "the student's kernel answered a name lookup with a malformed reply"
+                )
             found[pair[0]] = self._decode(decoder, pair[1])
         return found
 
@@ -320,7 +356,9 @@ class Link:
         while True:
             left = self.deadline - time.monotonic()
             if left <= 0 or self.closed:
-                raise TimeoutError("the test ran past its time limit waiting for the student's code")
+                raise TimeoutError(
+                    "the test ran past its time limit waiting for the student's code"
+                )
             try:
                 reply = await kc.iopub_channel.get_msg(timeout=min(1.0, left))
             except Exception:  # queue.Empty: check the kernel is still there
@@ -334,7 +372,9 @@ class Link:
             if kind == "comm_msg" and content.get("comm_id") == self.comm_id:
                 break
             if kind == "status" and content.get("execution_state") == "idle":
-                raise GraderError("the student's kernel did not answer the grader (its channel was replaced)")
+                raise GraderError(
+                    "the student's kernel did not answer the grader (its channel was replaced)"
+                )
         answer = (content.get("data") or {}).get("r")
         if not isinstance(answer, str) or len(answer) > MAX_REPLY_CHARS:
             raise GraderError("the student's kernel sent an answer that is missing or too large")
@@ -368,9 +408,18 @@ def _judge_module(name: str) -> types.ModuleType:
 
 
 _SAFE_EXCEPTIONS = {
-    name for name in dir(builtins)
-    if isinstance(getattr(builtins, name), type) and issubclass(getattr(builtins, name), Exception)
-    and name not in ("StopIteration", "StopAsyncIteration", "GeneratorExit", "SystemExit", "KeyboardInterrupt")
+    name
+    for name in dir(builtins)
+    if isinstance(getattr(builtins, name), type)
+    and issubclass(getattr(builtins, name), Exception)
+    and name
+    not in (
+        "StopIteration",
+        "StopAsyncIteration",
+        "GeneratorExit",
+        "SystemExit",
+        "KeyboardInterrupt",
+    )
 }
 
 
@@ -394,7 +443,11 @@ class Judge:
     def __init__(self, source: NotebookNode):
         self.exercise_names: set[str] = set()
         # The instructor's test cells, by grade id: the only code the judge ever runs.
-        self.tests = {authoring.nbgrader_meta(c).get("grade_id"): c.source for c in source.cells if authoring.is_test(c)}
+        self.tests = {
+            authoring.nbgrader_meta(c).get("grade_id"): c.source
+            for c in source.cells
+            if authoring.is_test(c)
+        }
         statements: list[ast.stmt] = []
         for cell in source.cells:
             if cell.get("cell_type") != "code" or authoring.is_test(cell):
@@ -463,4 +516,9 @@ def _seed() -> None:
 def _error(error: BaseException) -> dict:
     ename = type(error).__name__
     evalue = str(error)[:2000]
-    return {"output_type": "error", "ename": ename, "evalue": evalue, "traceback": [f"{ename}: {evalue}"]}
+    return {
+        "output_type": "error",
+        "ename": ename,
+        "evalue": evalue,
+        "traceback": [f"{ename}: {evalue}"],
+    }

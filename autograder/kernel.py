@@ -43,8 +43,13 @@ class Kernel:
     """A started kernel with its private working directory, confined by :mod:`autograder.sandbox`
     (bubblewrap where it works, rlimits always; ``sandbox`` defaults to the environment's)."""
 
-    def __init__(self, env: dict[str, str] | None = None, sandbox: SandboxConfig | None = None,
-                 preload: tuple[str, ...] | None = None, zygote: bool = True):
+    def __init__(
+        self,
+        env: dict[str, str] | None = None,
+        sandbox: SandboxConfig | None = None,
+        preload: tuple[str, ...] | None = None,
+        zygote: bool = True,
+    ):
         """``preload``: modules the kernel will import, imported once in the zygote it is forked
         from (:mod:`autograder.zygote`); None for the zygote's default list. ``zygote=False``
         starts a fresh interpreter instead of forking."""
@@ -66,7 +71,9 @@ class Kernel:
         environment = self.box.kernel_env(kernel_env(env))
         self.km.kernel_id = str(uuid.uuid4())
         provisioner_class = ZygoteProvisioner if zygote else SandboxProvisioner
-        provisioner = provisioner_class(kernel_id=self.km.kernel_id, kernel_spec=self.km.kernel_spec, parent=self.km)
+        provisioner = provisioner_class(
+            kernel_id=self.km.kernel_id, kernel_spec=self.km.kernel_spec, parent=self.km
+        )
         provisioner.zygote_env = environment
         provisioner.preload = preload
         provisioner.box = self.box
@@ -89,7 +96,11 @@ class Kernel:
             return []
         provisioner = getattr(self.km, "provisioner", None)
         shared = getattr(provisioner, "zygote", None)
-        pid = shared.host if shared is not None and shared.sandboxed else _inside(getattr(provisioner, "pid", None))
+        pid = (
+            shared.host
+            if shared is not None and shared.sandboxed
+            else _inside(getattr(provisioner, "pid", None))
+        )
         return [f"/proc/{pid}/root/{d}" for d in ("tmp", "dev/shm")] if pid else []
 
     def written(self) -> int:
@@ -136,8 +147,11 @@ class Kernel:
                 pass
         # Then every process of the kernel's own user, and its files in the zygote's /tmp.
         shared = getattr(provisioner, "zygote", None)
-        tmp = ([f"/proc/{shared.host}/root/{d}" for d in ("tmp", "dev/shm")]
-               if shared is not None and shared.sandboxed and shared.host else [])
+        tmp = (
+            [f"/proc/{shared.host}/root/{d}" for d in ("tmp", "dev/shm")]
+            if shared is not None and shared.sandboxed and shared.host
+            else []
+        )
         self.box.cleanup(tmp)
 
 
@@ -172,8 +186,14 @@ def _wait_gone(process, timeout: float) -> None:
 class KernelPool:
     """Keeps ``size`` kernels starting in the background; ``take`` hands out a fresh one."""
 
-    def __init__(self, size: int = 1, env: dict[str, str] | None = None, sandbox: SandboxConfig | None = None,
-                 preload: tuple[str, ...] | None = None, zygote: bool = True):
+    def __init__(
+        self,
+        size: int = 1,
+        env: dict[str, str] | None = None,
+        sandbox: SandboxConfig | None = None,
+        preload: tuple[str, ...] | None = None,
+        zygote: bool = True,
+    ):
         self.size, self.env, self.preload, self.zygote = size, env, preload, zygote
         self.sandbox = (sandbox or SandboxConfig.from_env()).resolved()
         self._ready: list[Kernel] = [self._new() for _ in range(size)]
@@ -181,7 +201,9 @@ class KernelPool:
     def _new(self) -> Kernel:
         return Kernel(self.env, self.sandbox, self.preload, self.zygote)
 
-    def take(self, sandbox: SandboxConfig | None = None, preload: tuple[str, ...] | None = None) -> Kernel:
+    def take(
+        self, sandbox: SandboxConfig | None = None, preload: tuple[str, ...] | None = None
+    ) -> Kernel:
         """A started kernel; with ``sandbox`` (a batch's own limits) one confined that way, and
         with ``preload`` (a module's imports) one forked from a zygote that imported those. The
         kernel starting ahead is kept when both are what the pool already has."""
@@ -286,8 +308,12 @@ class ZygoteProvisioner(SandboxProvisioner):
         box = self.box
         try:
             self._hand_over()
-            zygote = Zygote.get(self.zygote_env or env, sandboxed=bool(box and box.bwrap), preload=self.preload,
-                                disk=box.config.disk if box is not None else None)
+            zygote = Zygote.get(
+                self.zygote_env or env,
+                sandboxed=bool(box and box.bwrap),
+                preload=self.preload,
+                disk=box.config.disk if box is not None else None,
+            )
             pid = zygote.spawn(cmd[start:], cwd, env, box.spec() if box is not None else None)
             self.zygote = zygote
         except (OSError, RuntimeError, ValueError):
@@ -296,5 +322,3 @@ class ZygoteProvisioner(SandboxProvisioner):
         self.pid = self.pgid = pid
         self.cwd = cwd
         return self.connection_info
-
-

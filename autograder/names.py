@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 class NotebookCode:
     """A notebook's code cells, sorted by the authoring convention."""
 
-    tests: dict[str, str] = field(default_factory=dict)  # grade id -> source of each graded test cell
+    tests: dict[str, str] = field(
+        default_factory=dict
+    )  # grade id -> source of each graded test cell
     exercises: list[str] = field(default_factory=list)  # the solution cells
     other: list[str] = field(default_factory=list)  # every other code cell
 

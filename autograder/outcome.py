@@ -9,7 +9,15 @@ from dataclasses import dataclass, field, replace
 from nbformat import NotebookNode
 
 # Severity order when a module has several notebooks: the worst status wins.
-STATUS_ORDER = ["graded", "timeout", "disk_full", "kernel_died", "missing", "invalid_notebook", "error"]
+STATUS_ORDER = [
+    "graded",
+    "timeout",
+    "disk_full",
+    "kernel_died",
+    "missing",
+    "invalid_notebook",
+    "error",
+]
 
 
 @dataclass
@@ -72,19 +80,33 @@ class SubmissionOutcome:
     @property
     def reason(self) -> str:
         several = len(self.notebooks) > 1
-        return "; ".join((f"{name}: " if several else "") + nb.reason for name, nb in self.notebooks.items() if nb.reason)
+        return "; ".join(
+            (f"{name}: " if several else "") + nb.reason
+            for name, nb in self.notebooks.items()
+            if nb.reason
+        )
 
     def scores(self) -> dict[str, dict[str, float]]:
         """``{notebook: {grade_id: score}}``."""
-        return {name: {g: c.score for g, c in nb.cells.items()} for name, nb in self.notebooks.items()}
+        return {
+            name: {g: c.score for g, c in nb.cells.items()} for name, nb in self.notebooks.items()
+        }
 
 
-def failed(student: str, module: str, points: dict[str, dict[str, float]], status: str, reason: str) -> SubmissionOutcome:
+def failed(
+    student: str, module: str, points: dict[str, dict[str, float]], status: str, reason: str
+) -> SubmissionOutcome:
     """An outcome for a submission that could not be graded (``points``: ``{notebook:
     {grade_id: points}}``): every cell scores 0 and says why."""
     notebooks = {
-        name: NotebookResult(module, name, status, reason, {g: CellResult(g, p, 0.0, reason) for g, p in cells.items()},
-                             max_score=sum(cells.values()))
+        name: NotebookResult(
+            module,
+            name,
+            status,
+            reason,
+            {g: CellResult(g, p, 0.0, reason) for g, p in cells.items()},
+            max_score=sum(cells.values()),
+        )
         for name, cells in points.items()
     }
     return SubmissionOutcome(student, module, notebooks)

@@ -22,7 +22,9 @@ class ReleaseError(RuntimeError):
     pass
 
 
-def _generate(module: str, release_dir: Path, scratch: Path, solutions: Path = paths.SOLUTIONS) -> None:
+def _generate(
+    module: str, release_dir: Path, scratch: Path, solutions: Path = paths.SOLUTIONS
+) -> None:
     from nbgrader.apps import NbGraderAPI
     from traitlets.config import Config
 
@@ -58,16 +60,26 @@ def _refuse_malformed(modules: list[str], solutions: Path = paths.SOLUTIONS) -> 
             for problem in authoring.validate(nbformat.read(str(notebook), as_version=4)):
                 problems.append(f"{module}/{notebook.name}: {problem}")
     if problems:
-        raise ReleaseError("the solution notebooks break the authoring rules:\n" + "\n".join(problems))
+        raise ReleaseError(
+            "the solution notebooks break the authoring rules:\n" + "\n".join(problems)
+        )
 
 
-def release(modules: list[str] | None = None, *, course_dir: Path = paths.COURSE,
-            solutions: Path = paths.SOLUTIONS) -> list[str]:
+def release(
+    modules: list[str] | None = None,
+    *,
+    course_dir: Path = paths.COURSE,
+    solutions: Path = paths.SOLUTIONS,
+) -> list[str]:
     """Regenerate ``course/<module>/`` for each module (all when ``modules`` is empty).
 
     Returns the module ids released.
     """
-    chosen = [paths.resolve_module(m, solutions) for m in modules] if modules else paths.modules(solutions)
+    chosen = (
+        [paths.resolve_module(m, solutions) for m in modules]
+        if modules
+        else paths.modules(solutions)
+    )
     _refuse_malformed(chosen, solutions)
     with tempfile.TemporaryDirectory(prefix="autograder-release-") as tmp:
         tmp_path = Path(tmp)
@@ -105,7 +117,11 @@ class Staleness:
 def _compare(fresh: Path, current: Path, prefix: str, out: Staleness) -> None:
     fresh_files = {p.relative_to(fresh) for p in fresh.rglob("*") if p.is_file()}
     current_files = (
-        {p.relative_to(current) for p in current.rglob("*") if p.is_file() and "__pycache__" not in p.parts and ".ipynb_checkpoints" not in p.parts}
+        {
+            p.relative_to(current)
+            for p in current.rglob("*")
+            if p.is_file() and "__pycache__" not in p.parts and ".ipynb_checkpoints" not in p.parts
+        }
         if current.exists()
         else set()
     )

@@ -62,9 +62,14 @@ class SandboxConfig:
         """``AUTOGRADER_SANDBOX`` (1, 0 or required), ``AUTOGRADER_MEMORY``, ``AUTOGRADER_DISK``."""
         env = os.environ if environ is None else environ
         mode = env.get("AUTOGRADER_SANDBOX", "1").strip().lower()
-        return cls(enabled=mode not in ("0", "off", "false", "no"), required=mode == "required",
-                   memory=parse_size(env["AUTOGRADER_MEMORY"]) if env.get("AUTOGRADER_MEMORY") else 4 * GiB,
-                   disk=parse_size(env["AUTOGRADER_DISK"]) if env.get("AUTOGRADER_DISK") else 2 * GiB)
+        return cls(
+            enabled=mode not in ("0", "off", "false", "no"),
+            required=mode == "required",
+            memory=parse_size(env["AUTOGRADER_MEMORY"])
+            if env.get("AUTOGRADER_MEMORY")
+            else 4 * GiB,
+            disk=parse_size(env["AUTOGRADER_DISK"]) if env.get("AUTOGRADER_DISK") else 2 * GiB,
+        )
 
     def resolved(self) -> SandboxConfig:
         """This configuration with bubblewrap decided (see :func:`decide`), once, where grading
@@ -95,7 +100,9 @@ _AVAILABLE: dict[str, tuple[bool, str]] = {}
 def bwrap_path() -> str | None:
     import shutil
 
-    return shutil.which("bwrap") or next((p for p in ("/usr/bin/bwrap", "/bin/bwrap") if os.access(p, os.X_OK)), None)
+    return shutil.which("bwrap") or next(
+        (p for p in ("/usr/bin/bwrap", "/bin/bwrap") if os.access(p, os.X_OK)), None
+    )
 
 
 def bwrap_available() -> bool:
@@ -113,9 +120,16 @@ def _check() -> tuple[bool, str]:
         result = (False, "bubblewrap (bwrap) is not installed")
     else:
         try:
-            done = subprocess.run([exe, *view_args(None), "--", "/bin/sh", "-c", "exit 0"],
-                                  capture_output=True, text=True, timeout=30)
-            result = (done.returncode == 0, (done.stderr.strip() or f"exit status {done.returncode}"))
+            done = subprocess.run(
+                [exe, *view_args(None), "--", "/bin/sh", "-c", "exit 0"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+            )
+            result = (
+                done.returncode == 0,
+                (done.stderr.strip() or f"exit status {done.returncode}"),
+            )
         except (OSError, subprocess.SubprocessError) as error:
             result = (False, str(error))
         if not result[0]:
@@ -147,8 +161,10 @@ def _warn_unsandboxed(why: str) -> None:
     """Once per process (workers get the decision made, and never warn again)."""
     import logging
 
-    message = (f"warning: grading WITHOUT the sandbox: {why}. Submissions can read your files and use "
-               f"the network; only resource limits apply. Use --require-sandbox to make this an error.")
+    message = (
+        f"warning: grading WITHOUT the sandbox: {why}. Submissions can read your files and use "
+        f"the network; only resource limits apply. Use --require-sandbox to make this an error."
+    )
     print(message, file=sys.stderr, flush=True)  # whatever the logging setup
     logging.getLogger("autograder.sandbox").info(message)
 
@@ -165,7 +181,10 @@ def python_roots() -> list[Path]:
     installed packages (site-packages, zip files, folders inside a prefix). The folder of the
     script that runs the grader is not one of them: a script in /tmp or in a home folder would
     otherwise show that whole folder to every kernel."""
-    prefixes = [Path(os.path.realpath(p)) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix)]
+    prefixes = [
+        Path(os.path.realpath(p))
+        for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix)
+    ]
     roots = [*prefixes, Path(os.path.dirname(os.path.realpath(sys.executable)))]
     for item in sys.path:
         if not item or not os.path.isabs(item) or not os.path.exists(item):
@@ -173,12 +192,20 @@ def python_roots() -> list[Path]:
         path = Path(os.path.realpath(item))
         if path.is_file():
             path = path.parent
-        installed = path.name in ("site-packages", "dist-packages") or any(p in (path, *path.parents) for p in prefixes)
+        installed = path.name in ("site-packages", "dist-packages") or any(
+            p in (path, *path.parents) for p in prefixes
+        )
         if installed:
             roots.append(path)
     repo_root = repo()
-    return _outermost([r for r in roots if r != repo_root and not (repo_root in r.parents and not any(
-        p in (r, *r.parents) for p in prefixes))])
+    return _outermost(
+        [
+            r
+            for r in roots
+            if r != repo_root
+            and not (repo_root in r.parents and not any(p in (r, *r.parents) for p in prefixes))
+        ]
+    )
 
 
 def _outermost(items: list[Path]) -> list[Path]:
@@ -199,7 +226,18 @@ def _size_supported() -> bool:
 
         exe = bwrap_path()
         try:
-            probe = [exe, *view_args(None, sized=False), "--size", "1048576", "--tmpfs", "/tmp", "--", "/bin/sh", "-c", "exit 0"]
+            probe = [
+                exe,
+                *view_args(None, sized=False),
+                "--size",
+                "1048576",
+                "--tmpfs",
+                "/tmp",
+                "--",
+                "/bin/sh",
+                "-c",
+                "exit 0",
+            ]
             done = subprocess.run(probe, capture_output=True, timeout=30) if exe else None
             _AVAILABLE["size"] = (done is not None and done.returncode == 0, "")
         except (OSError, subprocess.SubprocessError):
@@ -207,8 +245,13 @@ def _size_supported() -> bool:
     return _AVAILABLE["size"][0]
 
 
-def view_args(root: Path | None, *, privileged: bool | None = None, disk: int | None = None,
-              sized: bool = True) -> list[str]:
+def view_args(
+    root: Path | None,
+    *,
+    privileged: bool | None = None,
+    disk: int | None = None,
+    sized: bool = True,
+) -> list[str]:
     """bubblewrap's arguments: what a kernel sees. ``root`` (the sandbox root) is the only
     folder shared with the grader; ``disk``: the size of the tmpfs everything a kernel writes
     goes to."""
@@ -216,8 +259,17 @@ def view_args(root: Path | None, *, privileged: bool | None = None, disk: int | 
     args = ["--die-with-parent"]
     if privileged:
         # No user namespace: the zygote keeps only what it needs to give each kernel its own uid.
-        args += ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
-                 "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+        args += [
+            "--unshare-ipc",
+            "--unshare-pid",
+            "--unshare-net",
+            "--unshare-uts",
+            "--unshare-cgroup-try",
+            "--cap-add",
+            "CAP_SETUID",
+            "--cap-add",
+            "CAP_SETGID",
+        ]
     else:
         args += ["--unshare-all"]
     for name in ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "etc"):
@@ -229,12 +281,29 @@ def view_args(root: Path | None, *, privileged: bool | None = None, disk: int | 
     size_tmp = size_shm = []
     if disk and sized and _size_supported():
         size_tmp, size_shm = ["--size", str(int(disk))], ["--size", str(int(min(disk, SHM_MAX)))]
-    args += ["--proc", "/proc", "--dev", "/dev", *size_shm, "--perms", "01777", "--tmpfs", "/dev/shm",
-             *size_tmp, "--perms", "01777", "--tmpfs", "/tmp"]
+    args += [
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        *size_shm,
+        "--perms",
+        "01777",
+        "--tmpfs",
+        "/dev/shm",
+        *size_tmp,
+        "--perms",
+        "01777",
+        "--tmpfs",
+        "/tmp",
+    ]
     made = {Path("/"), Path("/tmp"), Path("/dev"), Path("/proc")}
     ro = [*python_roots(), *(repo() / n for n in ("course", "datasets", "autograder"))]
-    binds = [("--ro-bind", p) for p in _outermost([p for p in ro if p.exists()])
-             if not str(p).startswith(("/usr/", "/etc/")) and str(p) not in ("/usr", "/etc")]
+    binds = [
+        ("--ro-bind", p)
+        for p in _outermost([p for p in ro if p.exists()])
+        if not str(p).startswith(("/usr/", "/etc/")) and str(p) not in ("/usr", "/etc")
+    ]
     if root is not None:
         binds.append(("--bind", Path(root)))
     for how, path in binds:
@@ -270,6 +339,7 @@ def sandbox_root() -> Path:
         root = Path(tempfile.mkdtemp(prefix="autograder-sandbox-"))
         root.chmod(0o711)  # kernels may pass through, not list it
         _ROOT[pid] = root
+
         def remove() -> None:
             if os.getpid() == pid:
                 shutil.rmtree(root, ignore_errors=True)
@@ -277,7 +347,9 @@ def sandbox_root() -> Path:
         atexit.register(remove)
         from multiprocessing import util
 
-        util.Finalize(None, remove, exitpriority=10)  # worker processes skip atexit; after the pool (100)
+        util.Finalize(
+            None, remove, exitpriority=10
+        )  # worker processes skip atexit; after the pool (100)
     return _ROOT[pid]
 
 
@@ -288,7 +360,9 @@ def _uid_range() -> tuple[int, int]:
     except OSError:
         ranges = [(0, 0, 1 << 32)]
     start, _, size = max(ranges, key=lambda r: r[2])
-    low = max(start, 100_000 if size > 1 << 20 else start + 10_000 if size > 20_000 else start + size // 2)
+    low = max(
+        start, 100_000 if size > 1 << 20 else start + 10_000 if size > 20_000 else start + size // 2
+    )
     return low, start + size - low - 1
 
 
@@ -343,10 +417,16 @@ class Box:
 
     def spec(self) -> dict:
         """What the kernel applies to itself before it runs anything (see :func:`enter`)."""
-        limits = {"memory": self.config.memory, "processes": self.config.processes,
-                  "open_files": self.config.open_files, "file_size": min(self.config.file_size, self.config.disk)}
+        limits = {
+            "memory": self.config.memory,
+            "processes": self.config.processes,
+            "open_files": self.config.open_files,
+            "file_size": min(self.config.file_size, self.config.disk),
+        }
         if self.uid is None:  # sharing our user id: leave room for the processes it already has
-            limits["processes"] = 0 if os.geteuid() == 0 else self.config.processes + _processes_of(os.geteuid())
+            limits["processes"] = (
+                0 if os.geteuid() == 0 else self.config.processes + _processes_of(os.geteuid())
+            )
         return {"uid": self.uid, "limits": limits, "cwd": self.cwd, "inner": self.inner}
 
     def kernel_env(self, env: dict[str, str]) -> dict[str, str]:
@@ -356,11 +436,19 @@ class Box:
             return env
         keep = {k: v for k, v in env.items() if k in _ENV_KEEP or k.startswith(_ENV_PREFIXES)}
         home = self.home
-        keep.update(HOME=home, TMPDIR=f"{home}/tmp", IPYTHONDIR=f"{home}/.ipython",
-                    MPLCONFIGDIR=f"{home}/.matplotlib", XDG_CACHE_HOME=f"{home}/.cache",
-                    XDG_CONFIG_HOME=f"{home}/.config", XDG_DATA_HOME=f"{home}/.local/share",
-                    JUPYTER_RUNTIME_DIR=f"{home}/.jupyter-runtime", USER="student", LOGNAME="student",
-                    AUTOGRADER_STAGE=str(self.workdir))
+        keep.update(
+            HOME=home,
+            TMPDIR=f"{home}/tmp",
+            IPYTHONDIR=f"{home}/.ipython",
+            MPLCONFIGDIR=f"{home}/.matplotlib",
+            XDG_CACHE_HOME=f"{home}/.cache",
+            XDG_CONFIG_HOME=f"{home}/.config",
+            XDG_DATA_HOME=f"{home}/.local/share",
+            JUPYTER_RUNTIME_DIR=f"{home}/.jupyter-runtime",
+            USER="student",
+            LOGNAME="student",
+            AUTOGRADER_STAGE=str(self.workdir),
+        )
         return keep
 
     def adopt(self, path: Path | None = None) -> None:
@@ -458,10 +546,29 @@ def prepare_tmp() -> None:
     os.chmod(INNER_ROOT, 0o1733)
 
 
-_ENV_KEEP = {"PATH", "LANG", "LANGUAGE", "TZ", "TERM", "MPLBACKEND", "PYTHONHASHSEED", "PYTHONPATH",
-             "PYTHONDONTWRITEBYTECODE", "PYTHONWARNINGS", "PYTHONUNBUFFERED", "PYTHONIOENCODING",
-             "PYDEVD_DISABLE_FILE_VALIDATION", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-             "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "CI", "VIRTUAL_ENV", "JUPYTER_PLATFORM_DIRS"}
+_ENV_KEEP = {
+    "PATH",
+    "LANG",
+    "LANGUAGE",
+    "TZ",
+    "TERM",
+    "MPLBACKEND",
+    "PYTHONHASHSEED",
+    "PYTHONPATH",
+    "PYTHONDONTWRITEBYTECODE",
+    "PYTHONWARNINGS",
+    "PYTHONUNBUFFERED",
+    "PYTHONIOENCODING",
+    "PYDEVD_DISABLE_FILE_VALIDATION",
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "CI",
+    "VIRTUAL_ENV",
+    "JUPYTER_PLATFORM_DIRS",
+}
 _ENV_PREFIXES = ("LC_", "COURSE_", "AUTOGRADER_JUDGE", "TORCH_", "CUBLAS_")
 
 

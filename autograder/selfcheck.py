@@ -61,10 +61,14 @@ def run_check(
         if len(notebooks) != 1:
             raise UsageError(f"{mod} has notebooks {notebooks}; name the file after one of them")
         name = notebooks[0]
-    settings = Settings.from_env(cell_timeout=cell_timeout, notebook_timeout=notebook_timeout, roots=roots)
+    settings = Settings.from_env(
+        cell_timeout=cell_timeout, notebook_timeout=notebook_timeout, roots=roots
+    )
     if sandbox is not None:
         settings = replace(settings, limits=replace(settings.limits, sandbox=sandbox))
-    settings = settings.resolved()  # --require-sandbox: an error without bubblewrap; else one warning
+    settings = (
+        settings.resolved()
+    )  # --require-sandbox: an error without bubblewrap; else one warning
     previous = os.environ.get(RUNNING)
     os.environ[RUNNING] = "1"  # the grading kernel inherits it: a check() cell there does nothing
     try:
@@ -76,7 +80,15 @@ def run_check(
             os.environ[RUNNING] = previous
     if record:
         progress.record(
-            progress.Attempt(mod, name, result.score, result.max_score, result.status, str(path.resolve()), progress.now())
+            progress.Attempt(
+                mod,
+                name,
+                result.score,
+                result.max_score,
+                result.status,
+                str(path.resolve()),
+                progress.now(),
+            )
         )
     return result
 
@@ -158,7 +170,9 @@ def save_current(path: Path, timeout: float = 10.0) -> bool:
     return saved
 
 
-def check_notebook(notebook: str | Path | None = None, *, save: bool = True, **kwargs) -> NotebookResult | None:
+def check_notebook(
+    notebook: str | Path | None = None, *, save: bool = True, **kwargs
+) -> NotebookResult | None:
     """In a notebook: ``from autograder import check; check()`` saves, then grades the saved file.
 
     Saving works in JupyterLab (and Notebook 7) for the notebook the kernel belongs to; elsewhere,

@@ -51,10 +51,16 @@ class Settings:
         """The defaults, with what the environment says, then ``overrides`` (fields of
         :class:`Settings`, or of :class:`Limits` by name: ``cell_timeout=30``)."""
         env = os.environ if environ is None else environ
-        limit_fields = {k: overrides.pop(k) for k in list(overrides) if k in Limits.__dataclass_fields__}
+        limit_fields = {
+            k: overrides.pop(k) for k in list(overrides) if k in Limits.__dataclass_fields__
+        }
         limits = Limits(**{"sandbox": SandboxConfig.from_env(env), **limit_fields})
-        return cls(limits=limits, judge=env.get("AUTOGRADER_JUDGE", "1") != "0",
-                   zygote=env.get("AUTOGRADER_ZYGOTE", "1") != "0" and hasattr(os, "fork"), **overrides)
+        return cls(
+            limits=limits,
+            judge=env.get("AUTOGRADER_JUDGE", "1") != "0",
+            zygote=env.get("AUTOGRADER_ZYGOTE", "1") != "0" and hasattr(os, "fork"),
+            **overrides,
+        )
 
     def resolved(self) -> Settings:
         """With the sandbox decided (bubblewrap or not, one warning), as workers receive it."""

@@ -77,8 +77,13 @@ class Encoder:
     the other side sent in the request being answered to their index there (``$in``).
     """
 
-    def __init__(self, handle: Callable[[Any], Any], *, allow_pickle: bool = False,
-                 received: dict[int, int] | None = None):
+    def __init__(
+        self,
+        handle: Callable[[Any], Any],
+        *,
+        allow_pickle: bool = False,
+        received: dict[int, int] | None = None,
+    ):
         self.handle, self.allow_pickle = handle, allow_pickle
         self.received = received or {}
         self.memo: dict[int, int] = {}
@@ -93,7 +98,9 @@ class Encoder:
         if t is float:
             if math.isfinite(x):
                 return x
-            return {"$f": repr(x) if not math.isnan(x) else struct.pack("<d", x).hex()}  # NaN: its bits
+            return {
+                "$f": repr(x) if not math.isnan(x) else struct.pack("<d", x).hex()
+            }  # NaN: its bits
         if _mutable(x):
             key = id(x)
             if key in self.received:
@@ -185,20 +192,32 @@ class Encoder:
         return self.handle(x)
 
     def _array(self, x, depth: int) -> dict | None:
-        flags = ("F" if x.flags.f_contiguous and not x.flags.c_contiguous and x.ndim > 1 else "") + (
-            "" if x.flags.writeable else "R")
+        flags = (
+            "F" if x.flags.f_contiguous and not x.flags.c_contiguous and x.ndim > 1 else ""
+        ) + ("" if x.flags.writeable else "R")
         if x.dtype.names is not None or x.dtype.subdtype is not None:
             return None
         if x.dtype.kind in _NUMPY_KINDS:
             order = "F" if "F" in flags else "C"
             return {"$a": [x.dtype.str, list(x.shape), _b64(x.tobytes(order=order)), flags]}
         if x.dtype.kind == "O":
-            return {"$ao": [list(x.shape), [self(v, depth + 1) for v in x.ravel(order="C").tolist()], flags]}
+            return {
+                "$ao": [
+                    list(x.shape),
+                    [self(v, depth + 1) for v in x.ravel(order="C").tolist()],
+                    flags,
+                ]
+            }
         return None
 
     def _tensor(self, x, depth: int) -> dict | None:
         torch = sys.modules.get("torch")
-        if torch is None or not isinstance(x, torch.Tensor) or x.is_sparse or x.layout != torch.strided:
+        if (
+            torch is None
+            or not isinstance(x, torch.Tensor)
+            or x.is_sparse
+            or x.layout != torch.strided
+        ):
             return None
         try:
             t = x.detach()
@@ -211,12 +230,22 @@ class Encoder:
         except (TypeError, RuntimeError):  # a dtype NumPy has no twin for (float8, quantized...)
             return None
         grad = x.grad if x.requires_grad and x.is_leaf else None
-        return {"$tt": [str(t.dtype).removeprefix("torch."), arr.dtype.str, list(arr.shape), _b64(arr.tobytes()),
-                        bool(x.requires_grad), None if grad is None else self._tensor(grad, depth + 1),
-                        isinstance(x, torch.nn.Parameter)]}
+        return {
+            "$tt": [
+                str(t.dtype).removeprefix("torch."),
+                arr.dtype.str,
+                list(arr.shape),
+                _b64(arr.tobytes()),
+                bool(x.requires_grad),
+                None if grad is None else self._tensor(grad, depth + 1),
+                isinstance(x, torch.nn.Parameter),
+            ]
+        }
 
 
-def encode(x: Any, handle: Callable[[Any], Any], *, depth: int = 0, allow_pickle: bool = False) -> Any:
+def encode(
+    x: Any, handle: Callable[[Any], Any], *, depth: int = 0, allow_pickle: bool = False
+) -> Any:
     """``x`` as JSON-ready data (a fresh :class:`Encoder`); ``handle(obj)`` names an object that
     is not data."""
     return Encoder(handle, allow_pickle=allow_pickle)(x, depth)
@@ -232,8 +261,14 @@ class Decoder:
     order (what the sender's ``$same`` and the answer's ``$in`` refer to).
     """
 
-    def __init__(self, resolve: Callable[[Any], Any], *, trusted: bool,
-                 modules: Callable[[str], Any] | None = None, sent: list[Any] | None = None):
+    def __init__(
+        self,
+        resolve: Callable[[Any], Any],
+        *,
+        trusted: bool,
+        modules: Callable[[str], Any] | None = None,
+        sent: list[Any] | None = None,
+    ):
         self.resolve, self.trusted, self.modules = resolve, trusted, modules
         self.sent = sent or []
         self.objects: list[Any] = []
@@ -412,8 +447,14 @@ class Decoder:
         return t
 
 
-def decode(x: Any, resolve: Callable[[Any], Any], *, trusted: bool, modules: Callable[[str], Any] | None = None,
-           depth: int = 0) -> Any:
+def decode(
+    x: Any,
+    resolve: Callable[[Any], Any],
+    *,
+    trusted: bool,
+    modules: Callable[[str], Any] | None = None,
+    depth: int = 0,
+) -> Any:
     """Rebuild a value with a fresh :class:`Decoder` (see there)."""
     return Decoder(resolve, trusted=trusted, modules=modules)(x, depth)
 
@@ -460,7 +501,11 @@ def _decode_array(body: Any):
         out = np.zeros(shape, dtype=dt, order="F" if "F" in flags else "C")
         out.flags.writeable = "R" not in flags
         return out
-    out = np.frombuffer(raw, dtype=dt).reshape(shape, order="F" if "F" in flags else "C").copy(order="K")
+    out = (
+        np.frombuffer(raw, dtype=dt)
+        .reshape(shape, order="F" if "F" in flags else "C")
+        .copy(order="K")
+    )
     if "R" in flags:
         out.flags.writeable = False
     return out
@@ -503,8 +548,13 @@ def _snapshot(obj: Any) -> Any:
 
 def _tensor_state(t: Any) -> tuple:
     grad = t.grad if t.requires_grad and t.is_leaf else None
-    return (t.dtype, tuple(t.shape), _tensor_bytes(t), t.requires_grad,
-            None if grad is None else (tuple(grad.shape), _tensor_bytes(grad)))
+    return (
+        t.dtype,
+        tuple(t.shape),
+        _tensor_bytes(t),
+        t.requires_grad,
+        None if grad is None else (tuple(grad.shape), _tensor_bytes(grad)),
+    )
 
 
 def _tensor_bytes(t: Any) -> bytes:
@@ -521,7 +571,9 @@ def _same_state(a: Any, b: Any) -> bool:
     if isinstance(a, tuple) and len(a) == 2 and isinstance(a[0], type):  # containers
         (ta, xa), (_, xb) = a, b
         if ta is dict:
-            return len(xa) == len(xb) and all(ka is kb and va is vb for (ka, va), (kb, vb) in zip(xa, xb, strict=True))
+            return len(xa) == len(xb) and all(
+                ka is kb and va is vb for (ka, va), (kb, vb) in zip(xa, xb, strict=True)
+            )
         if ta is set:
             return len(xa) == len(xb) and {id(v) for v in xa} == {id(v) for v in xb}
         return len(xa) == len(xb) and all(p is q for p, q in zip(xa, xb, strict=True))
@@ -578,7 +630,9 @@ def _merge_array(target, new) -> None:
     if new.dtype != target.dtype:
         raise ValueError(f"its dtype changed from {target.dtype} to {new.dtype}")
     np.copyto(target, new, casting="no")
-    target.flags.writeable = bool(new.flags.writeable) if target.base is None else target.flags.writeable
+    target.flags.writeable = (
+        bool(new.flags.writeable) if target.base is None else target.flags.writeable
+    )
 
 
 def _merge_tensor(target, new) -> None:

@@ -26,7 +26,9 @@ _POOL = None  # this worker process's kernels (autograder.kernel.KernelPool)
 _STARTED: Path | None = None  # where this worker says which submission it is grading
 
 
-def start_worker(settings: Settings, preload: tuple[str, ...] | None, started: str | None = None) -> None:
+def start_worker(
+    settings: Settings, preload: tuple[str, ...] | None, started: str | None = None
+) -> None:
     """Once per worker process: imports, and a kernel starting ahead, forked from this worker's
     zygote with ``preload`` (the module's imports) already imported. ``started``: a folder where
     the worker marks the submission it is on (the local pool's crash accounting)."""
@@ -46,12 +48,16 @@ def start_worker(settings: Settings, preload: tuple[str, ...] | None, started: s
     from autograder.zygote import Zygote
 
     os.environ["COURSE_PROFILE"] = "quick"  # what the worker's own imports of `course` see
-    _POOL = KernelPool(size=1, sandbox=settings.limits.sandbox, preload=preload, zygote=settings.zygote)
+    _POOL = KernelPool(
+        size=1, sandbox=settings.limits.sandbox, preload=preload, zygote=settings.zygote
+    )
     util.Finalize(None, _POOL.close, exitpriority=100)
     util.Finalize(None, Zygote.stop, exitpriority=50)
 
 
-def grade_submission(sub: Submission, settings: Settings, with_feedback: bool = True) -> SubmissionOutcome:
+def grade_submission(
+    sub: Submission, settings: Settings, with_feedback: bool = True
+) -> SubmissionOutcome:
     """Grade every notebook of one submission (the same task for every backend)."""
     started = time.monotonic()
     outcome = SubmissionOutcome(sub.student, sub.module)
@@ -68,7 +74,9 @@ def grade_submission(sub: Submission, settings: Settings, with_feedback: bool = 
     return outcome
 
 
-def _grade_one(module: str, name: str, path: Path | None, settings: Settings, with_feedback: bool) -> NotebookResult:
+def _grade_one(
+    module: str, name: str, path: Path | None, settings: Settings, with_feedback: bool
+) -> NotebookResult:
     from autograder import feedback
     from autograder.grading import grade_notebook, kernel_preload, load_source
     from autograder.kernel import Kernel
@@ -76,11 +84,18 @@ def _grade_one(module: str, name: str, path: Path | None, settings: Settings, wi
     points = authoring.test_points(load_source(module, name, settings.roots))
     try:
         if path is None:
-            return failed("", module, {name: points}, "missing", f"no {name} in the submission").notebooks[name]
+            return failed(
+                "", module, {name: points}, "missing", f"no {name} in the submission"
+            ).notebooks[name]
         preload = kernel_preload(module, settings.roots)
-        kernel = (_POOL.take(settings.limits.sandbox, preload) if _POOL is not None
-                  else Kernel(sandbox=settings.limits.sandbox, preload=preload, zygote=settings.zygote))
-        result = grade_notebook(path, module=module, notebook=name, settings=settings, kernel=kernel)
+        kernel = (
+            _POOL.take(settings.limits.sandbox, preload)
+            if _POOL is not None
+            else Kernel(sandbox=settings.limits.sandbox, preload=preload, zygote=settings.zygote)
+        )
+        result = grade_notebook(
+            path, module=module, notebook=name, settings=settings, kernel=kernel
+        )
         if with_feedback:
             result.html = feedback.render(result)
         return result.portable()
@@ -93,7 +108,10 @@ def crashed(sub: Submission, settings: Settings, reason: str) -> SubmissionOutco
     """The outcome of a submission whose grading never finished (a crashed worker...)."""
     from autograder.grading import load_source
 
-    points = {name: authoring.test_points(load_source(sub.module, name, settings.roots)) for name in sub.notebooks}
+    points = {
+        name: authoring.test_points(load_source(sub.module, name, settings.roots))
+        for name in sub.notebooks
+    }
     return failed(sub.student, sub.module, points, "error", reason)
 
 
@@ -106,8 +124,13 @@ class LocalRunner:
     submissions that had not started go back in the queue. So a submission that crashes its
     worker never costs the others graded beside it a retry."""
 
-    def __init__(self, todo: list[tuple[Submission, str]], settings: Settings, workers: int | None,
-                 with_feedback: bool = True):
+    def __init__(
+        self,
+        todo: list[tuple[Submission, str]],
+        settings: Settings,
+        workers: int | None,
+        with_feedback: bool = True,
+    ):
         from autograder.grading import kernel_preload
 
         self.todo, self.settings, self.with_feedback = list(todo), settings, with_feedback
@@ -118,8 +141,12 @@ class LocalRunner:
         self._futures: dict = {}
 
     def _pool(self, size: int) -> cf.ProcessPoolExecutor:
-        return cf.ProcessPoolExecutor(size, mp_context=multiprocessing.get_context("spawn"), initializer=start_worker,
-                                      initargs=(self.settings, self.preload, self._started.name))
+        return cf.ProcessPoolExecutor(
+            size,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=start_worker,
+            initargs=(self.settings, self.preload, self._started.name),
+        )
 
     def _submit(self, executor, sub: Submission):
         return executor.submit(grade_submission, sub, self.settings, self.with_feedback)
@@ -152,8 +179,10 @@ class LocalRunner:
         fruitless = 0  # pools that broke before grading anything: workers that cannot start
         while self._futures or pending or suspects:
             if fruitless >= 3:
-                raise WorkersFailed("the grading workers die before they grade anything (three pools in a row); "
-                                    "run `autograder check` on one submission to see why; a rerun resumes")
+                raise WorkersFailed(
+                    "the grading workers die before they grade anything (three pools in a row); "
+                    "run `autograder check` on one submission to see why; a rerun resumes"
+                )
             if not self._futures and pending:
                 self._executor = self._pool(min(self.workers, len(pending)))
                 self._futures = {self._submit(self._executor, s): (s, d) for s, d in pending}
@@ -178,7 +207,9 @@ class LocalRunner:
             fruitless = 0 if progress else fruitless + 1
             yield from self._one_by_one(suspects, crashes)
 
-    def _one_by_one(self, suspects: list, crashes: dict[str, int]) -> Iterator[tuple[SubmissionOutcome, str]]:
+    def _one_by_one(
+        self, suspects: list, crashes: dict[str, int]
+    ) -> Iterator[tuple[SubmissionOutcome, str]]:
         """Suspects alone in a pool of one: a crash now is this submission's own doing."""
         executor = None
         try:
@@ -195,7 +226,9 @@ class LocalRunner:
                     if crashes[sub.student] < 2:
                         suspects.append((sub, dig))
                         continue
-                    outcome = crashed(sub, self.settings, "the grading worker crashed twice on this submission")
+                    outcome = crashed(
+                        sub, self.settings, "the grading worker crashed twice on this submission"
+                    )
                 yield outcome, dig
         finally:
             if executor is not None:

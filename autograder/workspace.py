@@ -30,7 +30,11 @@ def prepare(workspace: Path | None = None) -> tuple[Path, list[Path]]:
         added.append(workspace / "README.md")
     for module in paths.modules(paths.COURSE):
         for item in sorted((paths.COURSE / module).rglob("*")):
-            if not item.is_file() or ".ipynb_checkpoints" in item.parts or "__pycache__" in item.parts:
+            if (
+                not item.is_file()
+                or ".ipynb_checkpoints" in item.parts
+                or "__pycache__" in item.parts
+            ):
                 continue
             target = workspace / module / item.relative_to(paths.COURSE / module)
             if target.exists():
@@ -43,7 +47,9 @@ def prepare(workspace: Path | None = None) -> tuple[Path, list[Path]]:
 
 # Defaults for the course's JupyterLab (the learner's own settings still win): Markdown files open
 # rendered, so the syllabus (README.md) is a page with links, not source text.
-LAB_SETTINGS = {"@jupyterlab/docmanager-extension:plugin": {"defaultViewers": {"markdown": "Markdown Preview"}}}
+LAB_SETTINGS = {
+    "@jupyterlab/docmanager-extension:plugin": {"defaultViewers": {"markdown": "Markdown Preview"}}
+}
 
 
 def lab_settings_dir() -> Path:
@@ -57,18 +63,24 @@ def lab_settings_dir() -> Path:
 # A learner's JupyterLab has no use for nbgrader's instructor tools (formgrader, course and
 # assignment lists need an nbgrader course directory, and complain at every start without one);
 # nbgrader's Validate button stays. No news fetched either: many course machines are offline.
-SERVER_CONFIG = {"ServerApp": {"jpserver_extensions": {
-    "nbgrader.server_extensions.formgrader": False,
-    "nbgrader.server_extensions.course_list": False,
-    "nbgrader.server_extensions.assignment_list": False,
-}}}
-PAGE_CONFIG = {"disabledExtensions": {
-    "@jupyter/nbgrader:assignment-list": True,
-    "@jupyter/nbgrader:course-list": True,
-    "@jupyter/nbgrader:create-assignment": True,
-    "@jupyter/nbgrader:menu": True,
-    "@jupyterlab/apputils-extension:announcements": True,
-}}
+SERVER_CONFIG = {
+    "ServerApp": {
+        "jpserver_extensions": {
+            "nbgrader.server_extensions.formgrader": False,
+            "nbgrader.server_extensions.course_list": False,
+            "nbgrader.server_extensions.assignment_list": False,
+        }
+    }
+}
+PAGE_CONFIG = {
+    "disabledExtensions": {
+        "@jupyter/nbgrader:assignment-list": True,
+        "@jupyter/nbgrader:course-list": True,
+        "@jupyter/nbgrader:create-assignment": True,
+        "@jupyter/nbgrader:menu": True,
+        "@jupyterlab/apputils-extension:announcements": True,
+    }
+}
 
 
 def lab_config_dir() -> Path:
@@ -86,7 +98,9 @@ def lab_env(environ: dict[str, str] | None = None) -> dict[str, str]:
     configuration path."""
     env = dict(os.environ if environ is None else environ)
     extra = env.get("JUPYTER_CONFIG_PATH")
-    env["JUPYTER_CONFIG_PATH"] = os.pathsep.join([str(lab_config_dir()), *([extra] if extra else [])])
+    env["JUPYTER_CONFIG_PATH"] = os.pathsep.join(
+        [str(lab_config_dir()), *([extra] if extra else [])]
+    )
     return env
 
 
@@ -96,8 +110,13 @@ def lab_command(workspace: Path, *, open_browser: bool = True) -> list[str]:
     which otherwise refuses to start; without a browser, JupyterLab prints the address with its
     token."""
     workspace = Path(workspace).resolve()
-    args = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={workspace}",
-            f"--LabApp.app_settings_dir={lab_settings_dir()}"]
+    args = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        f"--ServerApp.root_dir={workspace}",
+        f"--LabApp.app_settings_dir={lab_settings_dir()}",
+    ]
     if (workspace / "README.md").exists():
         args.append(str(workspace / "README.md"))
     if not open_browser:

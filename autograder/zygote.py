@@ -27,7 +27,14 @@ BASE = ("ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.debugger", "auto
 # A batch names its module's own imports instead (``preload``; grading.kernel_preload), so that
 # kernels of the GPT modules do not each import torch (1.2 s of CPU) and module 00's zygote does
 # not import scipy.stats for nothing.
-DEFAULT = ("numpy", "scipy.special", "scipy.spatial", "scipy.stats", "matplotlib", "matplotlib.pyplot")
+DEFAULT = (
+    "numpy",
+    "scipy.special",
+    "scipy.spatial",
+    "scipy.stats",
+    "matplotlib",
+    "matplotlib.pyplot",
+)
 
 
 # --- the zygote process -----------------------------------------------------------------------
@@ -130,8 +137,13 @@ class Zygote:
     _instances: dict[tuple, Zygote] = {}
     _lock = threading.Lock()
 
-    def __init__(self, env: dict[str, str], sandboxed: bool = False, preload: tuple[str, ...] | None = None,
-                 disk: int | None = None):
+    def __init__(
+        self,
+        env: dict[str, str],
+        sandboxed: bool = False,
+        preload: tuple[str, ...] | None = None,
+        disk: int | None = None,
+    ):
         """``disk``: the size of the sandbox's tmpfs, where everything its kernels write goes."""
         from autograder import sandbox
 
@@ -146,8 +158,15 @@ class Zygote:
             home = root / "zygote"
             home.mkdir(mode=0o755, exist_ok=True)
             sandbox.seed_matplotlib(home / ".matplotlib")
-            env = {**env, "AUTOGRADER_SANDBOXED": "1", "HOME": str(home), "TMPDIR": "/tmp", "MPLCONFIGDIR": str(home / ".matplotlib"),
-                   "IPYTHONDIR": str(home / ".ipython"), "XDG_CACHE_HOME": str(home / ".cache")}
+            env = {
+                **env,
+                "AUTOGRADER_SANDBOXED": "1",
+                "HOME": str(home),
+                "TMPDIR": "/tmp",
+                "MPLCONFIGDIR": str(home / ".matplotlib"),
+                "IPYTHONDIR": str(home / ".ipython"),
+                "XDG_CACHE_HOME": str(home / ".cache"),
+            }
             command = [*sandbox.command(root, disk), *command]
         self.proc = subprocess.Popen(
             command,
@@ -161,8 +180,13 @@ class Zygote:
         self.host: int | None = None  # the zygote's PID as we see it
 
     @classmethod
-    def get(cls, env: dict[str, str], sandboxed: bool = False, preload: tuple[str, ...] | None = None,
-            disk: int | None = None) -> Zygote:
+    def get(
+        cls,
+        env: dict[str, str],
+        sandboxed: bool = False,
+        preload: tuple[str, ...] | None = None,
+        disk: int | None = None,
+    ) -> Zygote:
         with cls._lock:
             key = (sandboxed, preload, disk if sandboxed else None)
             zygote = cls._instances.get(key)
@@ -176,11 +200,15 @@ class Zygote:
             raise RuntimeError("the kernel zygote exited")
         return json.loads(reply)
 
-    def spawn(self, argv: list[str], cwd: str, env: dict[str, str], sandbox: dict | None = None) -> int:
+    def spawn(
+        self, argv: list[str], cwd: str, env: dict[str, str], sandbox: dict | None = None
+    ) -> int:
         with self._lock:
             if self.hello is None:
                 self.hello = self._read()
-            self.proc.stdin.write(json.dumps({"argv": argv, "cwd": cwd, "env": env, "sandbox": sandbox}) + "\n")
+            self.proc.stdin.write(
+                json.dumps({"argv": argv, "cwd": cwd, "env": env, "sandbox": sandbox}) + "\n"
+            )
             self.proc.stdin.flush()
             pid = int(self._read()["pid"])
             return self.host_pid(pid) if self.sandboxed else pid
@@ -189,7 +217,9 @@ class Zygote:
         """Our PID for the zygote's child ``inner`` (a PID in the zygote's namespace)."""
         ns = self.hello.get("ns", "")
         if self.host is None or _inner_pid(self.host, ns) != self.hello["pid"]:
-            self.host = next((p for p in _all_pids() if _inner_pid(p, ns) == self.hello["pid"]), None)
+            self.host = next(
+                (p for p in _all_pids() if _inner_pid(p, ns) == self.hello["pid"]), None
+            )
         candidates = _children(self.host) if self.host else []
         for pid in [*candidates, *_all_pids()]:
             if _inner_pid(pid, ns) == inner:
