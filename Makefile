@@ -25,8 +25,10 @@ release: setup
 check-release: setup
 	$(BIN)/autograder release --check
 
-lint: setup
+lint: setup  ## what CI checks besides the tests: lint, format and types
 	$(BIN)/ruff check autograder course tests benchmarks
+	$(BIN)/ruff format --check autograder course
+	$(BIN)/mypy autograder course
 
 bench: setup
 	$(BIN)/python benchmarks/grading_throughput.py

@@ -145,8 +145,12 @@ def _op(req: dict, args: list, out: wire.Encoder) -> Any:
         return len(target)
     if op == "contains":
         return bool(args[0] in target)
-    if op in ("float", "int", "index"):
-        return {"float": float, "int": int, "index": lambda v: v.__index__()}[op](target)
+    if op == "float":
+        return float(target)
+    if op == "int":
+        return int(target)
+    if op == "index":
+        return target.__index__()
     if op == "str":
         return str(target)[:10_000]
     if op == "repr":

@@ -142,7 +142,7 @@ def code_of(nb: NotebookNode) -> NotebookCode:
         if cell.get("cell_type") != "code":
             continue
         if is_test(cell):
-            code.tests[nbgrader_meta(cell).get("grade_id")] = cell.source
+            code.tests[str(nbgrader_meta(cell).get("grade_id"))] = cell.source
         elif is_solution(cell):
             code.exercises.append(cell.source)
         else:

@@ -21,6 +21,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from autograder import authoring, paths
 from autograder.gradebook import CSV_COLUMNS, CellRow, NbgraderBook, Records, Row
@@ -29,6 +30,10 @@ from autograder.paths import Roots
 from autograder.sandbox import SandboxConfig
 from autograder.settings import Limits, Settings
 from autograder.submissions import Submission, discover, unpack_zip
+
+if TYPE_CHECKING:
+    from autograder.distributed import DaskRunner
+    from autograder.worker import LocalRunner
 
 log = logging.getLogger("autograder.grade")
 
@@ -242,6 +247,7 @@ def grade(
         done = {} if force else records.done(module)
         todo = [(s, d) for s in subs if done.get(s.student) != (d := digest(s, settings))]
         report = BatchReport(out, out / "grades.csv", skipped=len(subs) - len(todo))
+        runner: LocalRunner | DaskRunner
         if scheduler:
             from autograder.distributed import DaskRunner
 

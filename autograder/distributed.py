@@ -139,8 +139,8 @@ def grade_remote(
             if data is None:
                 notebooks[name] = None
             else:
-                notebooks[name] = folder / name
-                notebooks[name].write_bytes(data)
+                target = notebooks[name] = folder / name
+                target.write_bytes(data)
         sub = Submission(payload["student"], payload["module"], notebooks, folder)
         return worker.grade_submission(sub, settings, with_feedback)
 

@@ -13,6 +13,7 @@ import json
 import queue
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import nbformat
 from nbclient import NotebookClient
@@ -241,7 +242,7 @@ async def _install_agent(
 ) -> bool:
     """Load the judge's agent into the fresh kernel (before any student code runs) and, for the
     judge, open the comm its requests travel on."""
-    kc = client.kc
+    kc: Any = client.kc  # jupyter_client's asynchronous client
     code = "import autograder.agent as _autograder_agent; _autograder_agent.install(); del _autograder_agent"
     try:
         reply = await kc.execute(
@@ -260,10 +261,11 @@ async def _install_agent(
 
         from autograder.agent import TARGET
 
-        client.judge_comm = uuid.uuid4().hex
+        setattr(client, "judge_comm", uuid.uuid4().hex)  # noqa: B010  (read by judge.Link)
         kc.shell_channel.send(
             kc.session.msg(
-                "comm_open", {"comm_id": client.judge_comm, "target_name": TARGET, "data": {}}
+                "comm_open",
+                {"comm_id": getattr(client, "judge_comm"), "target_name": TARGET, "data": {}},  # noqa: B009
             )
         )
     return True
@@ -275,7 +277,7 @@ async def _judge_cell(
     """Run a graded test cell in the judge; False when the notebook cannot go on."""
     from autograder.judge import Link, alive
 
-    timeout = client.timeout
+    timeout = client.timeout or limits.cell_timeout
     link = Link(client, asyncio.get_running_loop(), time.monotonic() + timeout)
     work = asyncio.ensure_future(
         asyncio.to_thread(judge.run, cell.source, link, limits.cell_output_chars)
@@ -308,8 +310,10 @@ async def _judge_cell(
 async def _recover(client: NotebookClient, wait: float = 5.0) -> bool:
     """Interrupt a kernel stuck in a cell; True when it answers again."""
     try:
-        client.km.interrupt_kernel()
-        await client.kc.execute("pass", silent=True, store_history=False, reply=True, timeout=wait)
+        km: Any = client.km
+        kc: Any = client.kc
+        km.interrupt_kernel()
+        await kc.execute("pass", silent=True, store_history=False, reply=True, timeout=wait)
     except Exception:
         return False
     return True

@@ -22,6 +22,7 @@ import json
 import re
 import secrets
 from pathlib import Path
+from typing import Any
 
 import nbformat
 from nbformat import NotebookNode
@@ -447,17 +448,16 @@ def trim(nb: NotebookNode) -> tuple[NotebookNode, str]:
 
 def render(result) -> str:
     """Self-contained HTML feedback for one graded notebook, under :data:`MAX_PAGE_BYTES`."""
+    page: dict[str, Any] = {"result": _summary(result), "csp": CSP, "css": CSS, "trimmed": ""}
     resources = {
-        "autograder": {"result": _summary(result), "csp": CSP, "css": CSS, "trimmed": ""},
+        "autograder": page,
         "metadata": {"name": Path(result.notebook).stem},
     }
     if result.graded_nb is not None:
-        shown, resources["autograder"]["trimmed"] = trim(strip_hidden(result.graded_nb))
+        shown, page["trimmed"] = trim(strip_hidden(result.graded_nb))
         body, _ = _exporter().from_notebook_node(shown, resources=resources)
         if len(body.encode("utf-8")) <= MAX_PAGE_BYTES:
             return body
-        resources["autograder"]["trimmed"] = (
-            "This notebook is too large to show: only the score table is here."
-        )
+        page["trimmed"] = "This notebook is too large to show: only the score table is here."
     body, _ = _exporter().from_notebook_node(nbformat.v4.new_notebook(), resources=resources)
     return body

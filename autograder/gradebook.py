@@ -13,6 +13,7 @@ import datetime as dt
 import os
 import random
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import (
@@ -151,7 +152,7 @@ class Records:
             )
             return {r.student_id: r.digest for r in rows}
 
-    def save(self, row: Row, cells: list[CellRow] = ()) -> None:
+    def save(self, row: Row, cells: Sequence[CellRow] = ()) -> None:
         """The submission's row and its cells, in one transaction: the row marks it done."""
         values = dict(row.__dict__, graded_at=dt.datetime.now(dt.UTC).replace(tzinfo=None))
         key = (results_table.c.student_id == row.student_id) & (

@@ -16,7 +16,7 @@ from jupyter_client.manager import KernelManager
 from jupyter_client.provisioning import LocalProvisioner
 
 from autograder import paths
-from autograder.sandbox import SandboxConfig, new_box
+from autograder.sandbox import Box, SandboxConfig, new_box
 from autograder.zygote import Zygote
 
 
@@ -133,7 +133,7 @@ class Kernel:
                 os.killpg(pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
-            _wait_gone(provisioner.process, 5.0)
+            _wait_gone(getattr(provisioner, "process", None), 5.0)
         try:
             if self.km.has_kernel:
                 self.km.shutdown_kernel(now=True)
@@ -251,9 +251,9 @@ class ForkedProcess:
         deadline = None if timeout is None else time.monotonic() + timeout
         while self.poll() is None:
             if deadline is not None and time.monotonic() > deadline:
-                raise subprocess.TimeoutExpired([str(self.pid)], timeout)
+                raise subprocess.TimeoutExpired([str(self.pid)], timeout or 0.0)
             time.sleep(0.02)
-        return self.returncode
+        return self.returncode or 0
 
     def send_signal(self, signum: int) -> None:
         try:
@@ -275,7 +275,9 @@ class SandboxProvisioner(LocalProvisioner):
     """Starts the kernel confined (see :mod:`autograder.sandbox`): the connection file handed
     to the kernel's user, the command wrapped in bubblewrap and the limits."""
 
-    box = None  # autograder.sandbox.Box
+    box: Box | None = None
+    zygote_env: dict[str, str] = {}
+    preload: tuple[str, ...] | None = None  # see Zygote
 
     def _hand_over(self) -> None:
         if self.box is not None and self.box.uid is not None and self.parent is not None:
@@ -294,8 +296,6 @@ class SandboxProvisioner(LocalProvisioner):
 class ZygoteProvisioner(SandboxProvisioner):
     """Launches the kernel by forking the zygote instead of starting a new interpreter."""
 
-    zygote_env: dict[str, str] = {}
-    preload: tuple[str, ...] | None = None  # see Zygote
     zygote: Zygote | None = None  # the one this kernel was forked from
 
     async def launch_kernel(self, cmd: list[str], **kwargs):
@@ -318,7 +318,8 @@ class ZygoteProvisioner(SandboxProvisioner):
             self.zygote = zygote
         except (OSError, RuntimeError, ValueError):
             return await super().launch_kernel(cmd, **kwargs)
-        self.process = ForkedProcess(pid)
+        # What jupyter_client uses of a Popen, for a process the zygote started.
+        self.process = ForkedProcess(pid)  # type: ignore[assignment]
         self.pid = self.pgid = pid
         self.cwd = cwd
         return self.connection_info

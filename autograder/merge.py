@@ -31,7 +31,7 @@ def merge(student: NotebookNode, source: NotebookNode) -> Merged:
     source_tests = [c for c in source.cells if authoring.is_test(c)]
     test_ids = {_gid(c) for c in source_tests}
     # The exercise (or other graded cell) that each test follows in the source.
-    anchor_of: dict[str, str | None] = {}
+    anchor_of: dict[str | None, str | None] = {}
     last_anchor: str | None = None
     for cell in source.cells:
         gid = _gid(cell)
@@ -72,7 +72,7 @@ def merge(student: NotebookNode, source: NotebookNode) -> Merged:
     pending: dict[str | None, list[NotebookNode]] = {}
     for test in source_tests:
         pending.setdefault(anchor_of[_gid(test)], []).append(nbformat.from_dict(test))
-    placed: set[str] = set()
+    placed: set[str | None] = set()
     # Tests whose anchor is not a graded cell (or has no anchor) go before the first student cell
     # only if the anchor is None; otherwise right after the anchor.
     for cell in kept:

@@ -44,7 +44,7 @@ def top_level_names(source: str) -> set[str]:
     return names
 
 
-def imports(source: str) -> list[ast.stmt]:
+def imports(source: str) -> list[ast.Import | ast.ImportFrom]:
     try:
         tree = ast.parse(source)
     except SyntaxError:
@@ -80,8 +80,8 @@ def unseen_names(code: NotebookCode) -> dict[str, list[str]]:
     exercise_names: set[str] = set()
     imported: set[str] = set()
     for source in code.kernel_cells:
-        for node in imports(source):
-            imported |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        for statement in imports(source):
+            imported |= {(a.asname or a.name).split(".")[0] for a in statement.names}
     for source in code.exercises:
         exercise_names |= top_level_names(source)
     found: dict[str, list[str]] = {}

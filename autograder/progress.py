@@ -94,7 +94,7 @@ def summary(path: Path | None = None) -> list[ModuleProgress]:
             sum(authoring.test_points(load_source(module, n)).values()) for n in notebooks
         )
         mine = [a for a in history if a.module == module]
-        best_per_nb = {}
+        best_per_nb: dict[str, float] = {}
         for a in mine:
             best_per_nb[a.notebook] = max(best_per_nb.get(a.notebook, 0.0), a.score)
         out.append(

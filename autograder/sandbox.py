@@ -34,6 +34,7 @@ import json
 import os
 import re
 import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -58,7 +59,7 @@ class SandboxConfig:
     bwrap: bool | None = None  # decided (see resolved()): kernels run in bubblewrap
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> SandboxConfig:
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> SandboxConfig:
         """``AUTOGRADER_SANDBOX`` (1, 0 or required), ``AUTOGRADER_MEMORY``, ``AUTOGRADER_DISK``."""
         env = os.environ if environ is None else environ
         mode = env.get("AUTOGRADER_SANDBOX", "1").strip().lower()
@@ -238,7 +239,11 @@ def _size_supported() -> bool:
                 "-c",
                 "exit 0",
             ]
-            done = subprocess.run(probe, capture_output=True, timeout=30) if exe else None
+            done = (
+                subprocess.run([str(p) for p in probe], capture_output=True, timeout=30)
+                if exe
+                else None
+            )
             _AVAILABLE["size"] = (done is not None and done.returncode == 0, "")
         except (OSError, subprocess.SubprocessError):
             _AVAILABLE["size"] = (False, "")
@@ -472,7 +477,7 @@ class Box:
             os.chown(self.sockets, 0, self.uid)
             os.chmod(self.sockets, 0o750)
 
-    def cleanup(self, tmp_roots: list[str] = ()) -> None:
+    def cleanup(self, tmp_roots: Sequence[str] = ()) -> None:
         """Kill every process of the kernel's user, remove its files from the sandbox's ``/tmp``
         and ``/dev/shm`` (``tmp_roots``: those folders as the grader sees them) and its folder."""
         import shutil
@@ -495,7 +500,7 @@ class Box:
                 pass
         shutil.rmtree(self.dir, ignore_errors=True)
 
-    def written(self, tmp_roots: list[str] = ()) -> int:
+    def written(self, tmp_roots: Sequence[str] = ()) -> int:
         """Bytes the kernel has written: its sandbox's tmpfs (``tmp_roots`` as the grader sees
         them) and its own folders on this machine's disk."""
         total = 0

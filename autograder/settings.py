@@ -19,6 +19,7 @@ line resolves paths and flags.)
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 
 from autograder.paths import Roots
@@ -47,7 +48,7 @@ class Settings:
     roots: Roots = field(default_factory=Roots)  # where solutions/ and course/ are
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> Settings:
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> Settings:
         """The defaults, with what the environment says, then ``overrides`` (fields of
         :class:`Settings`, or of :class:`Limits` by name: ``cell_timeout=30``)."""
         env = os.environ if environ is None else environ

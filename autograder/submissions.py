@@ -80,8 +80,8 @@ def discover(root: Path, module: str, notebooks: list[str]) -> list[Submission]:
             folder = entry / module if (entry / module).is_dir() else entry
             files: dict[str, Path | None] = {}
             for name in notebooks:
-                candidate = folder / name
-                if not candidate.is_file():
+                candidate: Path | None = folder / name
+                if candidate is None or not candidate.is_file():
                     # one notebook with another name still counts when the module has one notebook
                     others = sorted(p for p in folder.glob("*.ipynb") if not p.name.startswith("."))
                     candidate = others[0] if len(notebooks) == 1 and len(others) == 1 else None

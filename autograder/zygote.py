@@ -195,6 +195,7 @@ class Zygote:
             return zygote
 
     def _read(self) -> dict:
+        assert self.proc.stdout is not None
         reply = self.proc.stdout.readline()
         if not reply:
             raise RuntimeError("the kernel zygote exited")
@@ -206,6 +207,7 @@ class Zygote:
         with self._lock:
             if self.hello is None:
                 self.hello = self._read()
+            assert self.proc.stdin is not None
             self.proc.stdin.write(
                 json.dumps({"argv": argv, "cwd": cwd, "env": env, "sandbox": sandbox}) + "\n"
             )
@@ -215,6 +217,7 @@ class Zygote:
 
     def host_pid(self, inner: int) -> int:
         """Our PID for the zygote's child ``inner`` (a PID in the zygote's namespace)."""
+        assert self.hello is not None
         ns = self.hello.get("ns", "")
         if self.host is None or _inner_pid(self.host, ns) != self.hello["pid"]:
             self.host = next(

@@ -31,6 +31,7 @@ import json
 import math
 import time
 from dataclasses import asdict, dataclass, field, replace
+from typing import Any
 
 import torch
 
@@ -538,7 +539,7 @@ STUDIES_NAME = "gpt/lm-studies.json"
 # Three families at equal parameters (813,824 with the 77-character vocabulary) and equal tokens:
 # SwiGLU's hidden width 352 = (8 C L + T) / (3 L) gives the LLaMA-style blocks exactly the
 # parameters that GPT-2's learned positions cost.
-VARIANT_SHAPE = dict(block_size=128, n_layer=4, n_head=4, n_embd=128, dropout=0.0)
+VARIANT_SHAPE: dict[str, Any] = dict(block_size=128, n_layer=4, n_head=4, n_embd=128, dropout=0.0)
 VARIANTS: dict[str, dict] = {
     "GPT-2": dict(norm="layernorm", mlp="gelu", pos="learned"),
     "LLaMA": dict(norm="rmsnorm", mlp="swiglu", pos="rope", mlp_hidden=352),
@@ -548,7 +549,7 @@ VARIANT_TRAIN = TrainConfig(max_steps=400, batch_size=16, lr=2e-3, min_lr=2e-4, 
                             eval_every=50, eval_batches=8, eval_batch_size=16, seed=0)
 # Widths of a 2-layer model, every one trained on the same tokens (the under-trained corner).
 SCALING_WIDTHS = (16, 24, 32, 48, 64, 96, 128)
-SCALING_SHAPE = dict(block_size=64, n_layer=2, n_head=2, dropout=0.0)
+SCALING_SHAPE: dict[str, Any] = dict(block_size=64, n_layer=2, n_head=2, dropout=0.0)
 SCALING_TRAIN = TrainConfig(max_steps=300, batch_size=16, lr=3e-3, min_lr=3e-4, warmup=30,
                             eval_every=10_000, eval_batches=8, eval_batch_size=16, seed=0)
 
@@ -573,7 +574,8 @@ def run_studies(train_data, val_data, vocab_size: int, *, which=("variants", "sc
     if widths:
         out["scaling"] = []
     for name, kw in variants.items():
-        tc = replace(VARIANT_TRAIN, **({"max_steps": steps, "eval_every": steps} if steps else {}))
+        changes: dict[str, Any] = {"max_steps": steps, "eval_every": steps} if steps else {}
+        tc = replace(VARIANT_TRAIN, **changes)
         torch.manual_seed(tc.seed)
         model = GPT(GPTConfig(vocab_size=vocab_size, **VARIANT_SHAPE, **kw))
         hist = train(model, train_data, val_data, tc, device, log=quiet, progress=False)
@@ -586,7 +588,8 @@ def run_studies(train_data, val_data, vocab_size: int, *, which=("variants", "sc
                        f"after {hist.rows[-1]['seconds']:.1f} s")
         bar.update()
     for width in widths:
-        tc = replace(SCALING_TRAIN, **({"max_steps": steps} if steps else {}))
+        changes = {"max_steps": steps} if steps else {}
+        tc = replace(SCALING_TRAIN, **changes)
         torch.manual_seed(tc.seed)
         model = GPT(GPTConfig(vocab_size=vocab_size, n_embd=width, **SCALING_SHAPE))
         hist = train(model, train_data, val_data, tc, device, log=quiet, progress=False)
