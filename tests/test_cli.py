@@ -57,15 +57,17 @@ def test_check_prints_the_table_and_progress_records_it(tmp_path, monkeypatch):
     code, out = run("progress")
     assert code == 0, out
     row = next(line for line in out.splitlines() if f.MODULE in line)
-    assert "3 / 8" in row and "1" in row
+    cells = [c.strip() for c in row.strip("│┃| ").split("│")]
+    assert cells[:3] == [f.MODULE, "3 / 8", "1"], f"module, best score, attempts: {cells}"
+    assert cells[3][:4].isdigit(), f"the last attempt's time: {cells}"
     assert "01-logistic-regression" in out  # every module is listed, attempted or not
 
 
 def test_check_of_a_file_from_no_module_is_a_clear_error(tmp_path):
     stray = f.write(f.solution(), tmp_path / "mystery.ipynb")
     result = CliRunner().invoke(main, ["check", str(stray)])
-    assert result.exit_code != 0
-    assert "cannot tell which module" in result.output
+    assert result.exit_code == 2, "the user's mistake: one line and exit 2"
+    assert "cannot tell which module" in result.output and "Traceback" not in result.output
 
 
 def test_check_with_module_accepts_a_renamed_file(tmp_path, monkeypatch):
@@ -93,3 +95,24 @@ def test_grade_command_reports_failures(tmp_path):
     assert code == 0, out
     assert "bad" in out and "invalid_notebook" in out
     assert (tmp_path / "out" / "grades.csv").is_file()
+
+
+def test_a_grader_bug_shows_its_traceback_and_is_not_worded_as_a_mistake(tmp_path, monkeypatch):
+    """A bug in the autograder must not read like the user did something wrong."""
+    from autograder import selfcheck
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(selfcheck, "run_check", broken)
+    nb = f.write(f.partial(), tmp_path / "work" / f.MODULE / f.NOTEBOOK)
+    result = CliRunner().invoke(main, ["check", str(nb)])
+    assert result.exit_code == 1
+    assert "Traceback" in result.output and "ZeroDivisionError: a bug" in result.output
+    assert "bug in the autograder" in result.output and "error:" not in result.output
+
+
+def test_an_unknown_module_is_one_line_and_exit_2(tmp_path):
+    result = CliRunner().invoke(main, ["grade", str(tmp_path), "--module", "99"])
+    assert result.exit_code == 2 and result.output.count("\n") == 1, result.output
+    assert "unknown module '99'" in result.output
