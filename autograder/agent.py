@@ -1,14 +1,17 @@
 """The judge's hands inside the student's kernel (imported there by the grader, never by the
 judge).
 
-The judge sends one JSON request per operation (look up the student's names, get an
-attribute, call, index, iterate) through the kernel's ``user_expressions``; :func:`dispatch`
-performs it on the student's objects and answers with data (see :mod:`autograder.wire`) or a
-handle to an object that stays here. Nothing here is trusted: a student may replace any of it,
-which changes only the data their own kernel reports, never how the judge decides.
+The judge sends one JSON request per operation (look up the student's names, get an attribute,
+call, index, iterate) as a message on a Jupyter *comm* that :func:`install` opens a target for;
+:func:`dispatch` performs it on the student's objects and answers with data (see
+:mod:`autograder.wire`) or a handle to an object that stays here. Arguments arrive as copies; the
+ones the student's code changed in place travel back with the answer (call by value-result), so
+the test's own objects change as they would in a plain kernel. Nothing here is trusted: a student
+may replace any of it, which changes only the data their own kernel reports, never how the judge
+decides.
 
-:func:`install` also seeds ``random``, NumPy and PyTorch before every cell, so every cell
-starts from the same generators whatever ran before it.
+:func:`install` also seeds ``random``, NumPy and PyTorch before every cell, so every cell starts
+from the same generators whatever ran before it.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Any
 from autograder import wire
 
 SEED = 0
+TARGET = "autograder.judge"  # the comm target the judge opens
 _objects: dict[int, Any] = {}
 _ids = itertools.count(1)
 
@@ -38,10 +42,31 @@ def seed_all(*_: Any) -> None:
 
 
 def install() -> None:
-    """Called once by the grader when the kernel starts."""
+    """Called once by the grader when the kernel starts, before any student code: the module's
+    files the grader staged come into the working directory (in the sandbox they are staged
+    outside it), cells get seeded, and the judge's channel opens."""
+    import os
+
+    stage = os.environ.get("AUTOGRADER_STAGE")
+    if stage and os.path.isdir(stage) and os.path.realpath(stage) != os.path.realpath(os.getcwd()):
+        import shutil
+
+        shutil.copytree(stage, os.getcwd(), dirs_exist_ok=True, copy_function=shutil.copyfile)
     ip = _shell()
-    if ip is not None:
-        ip.events.register("pre_run_cell", seed_all)
+    if ip is None:
+        return
+    ip.events.register("pre_run_cell", seed_all)
+    kernel = getattr(ip, "kernel", None)
+    if kernel is not None and getattr(kernel, "comm_manager", None) is not None:
+        kernel.comm_manager.register_target(TARGET, _opened)
+
+
+def _opened(comm, _msg) -> None:
+    def on_msg(msg) -> None:
+        data = msg.get("content", {}).get("data") or {}
+        comm.send({"r": dispatch(data.get("q", ""))})
+
+    comm.on_msg(on_msg)
 
 
 def _shell():
@@ -71,22 +96,19 @@ def _resolve(tag: dict) -> Any:
         raise LookupError("the grader referred to an object this kernel no longer has") from None
 
 
-def _out(value: Any, keep: bool = False) -> Any:
-    if keep and not (value is None or type(value) in (bool, int, float, str)):
-        return _handle(value)
-    return wire.encode(value, _handle)
-
-
-def _in(value: Any) -> Any:
-    return wire.decode(value, _resolve, trusted=True)
-
-
-def _op(req: dict) -> Any:
+def _op(req: dict, args: list, out: wire.Encoder) -> Any:
+    """Perform one operation; its answer, already encoded with ``out``."""
     op = req["op"]
     keep = bool(req.get("keep"))
+
+    def answer(value: Any) -> Any:
+        if keep and not (value is None or type(value) in (bool, int, float, str)):
+            return _handle(value)
+        return out(value)
+
     if op == "lookup":
         ns = _namespace()
-        return [[name, _out(ns[name])] for name in req["names"] if name in ns]
+        return [[name, out(ns[name])] for name in req["names"] if name in ns]
     if op == "import":  # a library function, to run here on the student's objects
         import importlib
 
@@ -100,30 +122,29 @@ def _op(req: dict) -> Any:
         return None
     target = _resolve(req["h"])
     if op == "getattr":
-        return _out(getattr(target, req["name"]), keep)
+        return answer(getattr(target, req["name"]))
     if op == "setattr":
-        setattr(target, req["name"], _in(req["value"]))
+        setattr(target, req["name"], args[0])
         return None
     if op == "call":
-        args = _in(req.get("args", []))
-        kwargs = _in(req.get("kwargs", {"$d": []}))
-        return _out(target(*args, **kwargs), keep)
+        positional, keywords = args
+        return answer(target(*positional, **keywords))
     if op == "getitem":
-        return _out(target[_in(req["key"])], keep)
+        return answer(target[args[0]])
     if op == "setitem":
-        target[_in(req["key"])] = _in(req["value"])
+        target[args[0]] = args[1]
         return None
     if op == "iter":
         return _handle(iter(target))
     if op == "next":
         try:
-            return _out(next(target), keep)
+            return answer(next(target))
         except StopIteration:
             return {"$stop": 1}
     if op == "len":
         return len(target)
     if op == "contains":
-        return bool(_in(req["item"]) in target)
+        return bool(args[0] in target)
     if op in ("float", "int", "index"):
         return {"float": float, "int": int, "index": lambda v: v.__index__()}[op](target)
     if op == "str":
@@ -133,24 +154,36 @@ def _op(req: dict) -> Any:
     if op == "array":
         import numpy as np
 
-        return _out(np.asarray(target))
+        return out(np.asarray(target))
     if op == "fetch":
-        return _out(target)
+        return out(target)
     if op == "deepcopy":
         return _handle(copy.deepcopy(target))
     raise ValueError(f"unknown operation {op!r}")
 
 
 def dispatch(text: str) -> str:
-    """Perform one request; the answer is JSON text: ``{"ok": value}`` or ``{"err": [...]}``."""
+    """Perform one request; the answer is JSON text: ``{"ok": value, "back": [[i, contents],
+    ...]}`` (``back``: the arguments changed in place, by their index in the request) or
+    ``{"err": [...]}``."""
     try:
-        result = _op(json.loads(text))
-        return json.dumps({"ok": result}, allow_nan=False, separators=(",", ":"))
-    except KeyboardInterrupt:  # the grader's interrupt after a timeout
-        raise
+        req = json.loads(text)
+        received = wire.Decoder(_resolve, trusted=True)
+        args = received(req["a"]) if "a" in req else []
+        tracker = wire.Tracker(received.objects)
+        out = wire.Encoder(_handle, received=tracker.ids)
+        reply: dict[str, Any] = {"ok": _op(req, args, out)}
+        back = tracker.changes(out)
+        if back:
+            reply["back"] = back
+        return json.dumps(reply, allow_nan=False, separators=(",", ":"))
     except BaseException as error:  # the judge reports it; the kernel carries on
+        if isinstance(error, KeyboardInterrupt):  # the grader's interrupt after a timeout
+            return json.dumps({"err": ["KeyboardInterrupt", "KeyboardInterrupt", "interrupted"]})
         name = type(error).__name__
-        return json.dumps({"err": [name, _builtin_name(error), str(error)[:4000]]}, separators=(",", ":"))
+        return json.dumps(
+            {"err": [name, _builtin_name(error), str(error)[:4000]]}, separators=(",", ":")
+        )
 
 
 def _builtin_name(error: BaseException) -> str:

@@ -21,6 +21,8 @@ from pathlib import Path
 import nbformat
 from nbformat import NotebookNode
 
+from autograder.names import NotebookCode, unseen_names
+
 SCHEMA_VERSION = 3
 BEGIN_SOLUTION, END_SOLUTION = "### BEGIN SOLUTION", "### END SOLUTION"
 BEGIN_HIDDEN, END_HIDDEN = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
@@ -64,7 +66,11 @@ def tests(grade_id: str, source: str, points: float) -> NotebookNode:
 
 def notebook(cells: Iterable[NotebookNode]) -> NotebookNode:
     nb = nbformat.v4.new_notebook(cells=list(cells))
-    nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
+    nb.metadata["kernelspec"] = {
+        "display_name": "Python 3",
+        "language": "python",
+        "name": "python3",
+    }
     nb.metadata["language_info"] = {"name": "python"}
     return nb
 
@@ -129,6 +135,21 @@ def test_points(nb: NotebookNode) -> dict[str, float]:
     }
 
 
+def code_of(nb: NotebookNode) -> NotebookCode:
+    """The notebook's code cells sorted by this convention, for :mod:`autograder.names`."""
+    code = NotebookCode()
+    for cell in nb.cells:
+        if cell.get("cell_type") != "code":
+            continue
+        if is_test(cell):
+            code.tests[nbgrader_meta(cell).get("grade_id")] = cell.source
+        elif is_solution(cell):
+            code.exercises.append(cell.source)
+        else:
+            code.other.append(cell.source)
+    return code
+
+
 def _bare_hidden_asserts(source: str) -> list[int]:
     import ast
 
@@ -173,18 +194,19 @@ def validate(nb: NotebookNode) -> list[str]:
             if BEGIN_HIDDEN not in cell.source:
                 problems.append(f"test cell {gid!r} has no hidden tests")
             elif _bare_hidden_asserts(cell.source):
-                problems.append(f"test cell {gid!r}: a hidden assert without a message (feedback shows the "
-                                f"message, never the code) on line {_bare_hidden_asserts(cell.source)[0]} of its hidden block")
+                problems.append(
+                    f"test cell {gid!r}: a hidden assert without a message (feedback shows the "
+                    f"message, never the code) on line {_bare_hidden_asserts(cell.source)[0]} of its hidden block"
+                )
         elif cell.cell_type == "code" and BEGIN_SOLUTION in cell.source:
             problems.append(f"cell {index} has a SOLUTION region but is not a solution cell")
     if pending_solution:
         problems.append(f"exercise {pending_solution!r} has no test cell after it")
     if not any(is_test(c) for c in nb.cells):
         problems.append("the notebook has no graded test cell")
-    from autograder.judge import unseen_names  # the judge imports this module
-
-    for gid, names in unseen_names(nb).items():
+    for gid, names in unseen_names(code_of(nb)).items():
         problems.append(
             f"test cell {gid!r} reads {', '.join(names)}: the judge sees only the notebook's imports and the "
-            "names its exercises define; set such values inside the test cell")
+            "names its exercises define; set such values inside the test cell"
+        )
     return problems

@@ -1,19 +1,20 @@
-"""`autograder grade`: the instructor's batch.
+"""`autograder grade`: the instructor's batch, start to end.
 
-Submissions are graded in parallel worker processes; each worker imports nbconvert and nbclient
-once and keeps a kernel starting in the background for its next notebook. Only the main process
-writes: the gradebook row of a submission is committed as soon as it is graded, so a killed batch
-resumes where it stopped. ``grades.csv`` and the feedback files are written from the gradebook.
+Submissions are found (:mod:`autograder.submissions`), those not yet graded with these settings
+are handed to a runner (:class:`autograder.worker.LocalRunner`, or
+:class:`autograder.distributed.DaskRunner` with ``--scheduler``), and each outcome is recorded as
+it arrives: its feedback pages first, then nbgrader's per-cell scores, then our row, the one that
+marks the submission done, in one transaction. Only this process writes, so a killed batch resumes
+where it stopped. ``grades.csv`` and ``questions.csv`` are written from the gradebook.
 """
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import csv
+import dataclasses
 import hashlib
 import json
 import logging
-import multiprocessing
 import os
 import sys
 import tempfile
@@ -22,16 +23,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder import authoring, paths
-from autograder.execute import Limits
-from autograder.gradebook import CSV_COLUMNS, NbgraderBook, Records, Row
+from autograder.gradebook import CSV_COLUMNS, CellRow, NbgraderBook, Records, Row
+from autograder.outcome import SubmissionOutcome
+from autograder.paths import Roots
 from autograder.sandbox import SandboxConfig
-from autograder.sandbox import decide as sandbox_decide
+from autograder.settings import Limits, Settings
 from autograder.submissions import Submission, discover, unpack_zip
 
 log = logging.getLogger("autograder.grade")
-
-# Severity order when a module has several notebooks: the worst status wins.
-STATUS_ORDER = ["graded", "timeout", "kernel_died", "missing", "invalid_notebook", "error"]
 
 
 @dataclass
@@ -42,75 +41,25 @@ class BatchReport:
     graded_now: int = 0
     skipped: int = 0
     seconds: float = 0.0
+    questions_path: Path | None = None
+    page: Path | None = None  # the class's page (autograder.classview)
 
 
-# --- worker side ------------------------------------------------------------------------------
+def digest(sub: Submission, settings: Settings | None = None) -> str:
+    """What the grade depends on: the submitted notebooks, the module's source notebooks, the
+    grading settings that change grades, and the autograder's version (a rerun with other limits
+    or another version regrades)."""
+    import autograder
 
-_POOL = None
-
-
-def _init_worker(env: dict[str, str], preload: tuple[str, ...] | None = None) -> None:
-    """``preload``: the imports of the module to grade (see grading.kernel_preload)."""
-    global _POOL
-    from multiprocessing import util
-
-    # Imported once per worker, not once per submission. Workers need nothing of nbgrader
-    # itself (importing it cost 0.7 s of CPU per worker).
-    import nbconvert  # noqa: F401
-
-    from autograder.execute import KernelPool
-
-    os.environ.update(env)
-    _POOL = KernelPool(size=1, preload=preload)  # one kernel starting ahead, forked from this worker's zygote
-    util.Finalize(None, _POOL.close, exitpriority=100)
-    from autograder.zygote import Zygote
-
-    util.Finalize(None, Zygote.stop, exitpriority=50)
-
-
-def grade_submission(sub: Submission, limits: Limits, with_feedback: bool = True) -> dict:
-    """Grade all notebooks of one submission; plain data back to the main process."""
-    from autograder import feedback
-    from autograder.execute import Kernel
-    from autograder.grading import grade_notebook, kernel_preload, load_source
-
-    started = time.monotonic()
-    outcome: dict = {"student": sub.student, "module": sub.module, "notebooks": {}}
-    for name, path in sub.notebooks.items():
-        entry: dict = {"cells": {}, "messages": {}, "html": None}
-        try:
-            if path is None:
-                source = load_source(sub.module, name)
-                entry.update(status="missing", reason=f"no {name} in the submission")
-                entry["cells"] = {g: 0.0 for g in authoring.test_points(source)}
-            else:
-                preload = kernel_preload(sub.module)
-                kernel = (_POOL.take(limits.sandbox, preload) if _POOL is not None
-                          else Kernel(sandbox=limits.sandbox, preload=preload))
-                result = grade_notebook(path, module=sub.module, notebook=name, limits=limits, kernel=kernel)
-                entry.update(status=result.status, reason=result.reason)
-                entry["cells"] = {g: c.score for g, c in result.cells.items()}
-                entry["messages"] = {g: c.message for g, c in result.cells.items()}
-                if with_feedback:
-                    entry["html"] = feedback.render(result)
-        except Exception as error:  # a grader bug must fail this submission only, loudly
-            entry.update(status="error", reason=f"grader error: {type(error).__name__}: {error}")
-        outcome["notebooks"][name] = entry
-    outcome["seconds"] = time.monotonic() - started  # grading time, not time spent queued
-    return outcome
-
-
-# --- main side --------------------------------------------------------------------------------
-
-
-def digest(sub: Submission) -> str:
-    """What the grade depends on: the submitted notebooks and the module's source notebooks."""
+    settings = settings or Settings()
     h = hashlib.sha256()
+    h.update(json.dumps(settings.fingerprint(), sort_keys=True).encode())
+    h.update(autograder.__version__.encode())
     for name in sorted(sub.notebooks):
         path = sub.notebooks[name]
         h.update(name.encode())
         h.update(path.read_bytes() if path is not None and path.is_file() else b"<missing>")
-        h.update(paths.source_notebook(sub.module, name).read_bytes())
+        h.update(settings.roots.source(sub.module, name).read_bytes())
     return h.hexdigest()
 
 
@@ -119,25 +68,42 @@ def default_out(submissions: Path, module: str) -> Path:
     return paths.home() / "grading" / f"{module}-{submissions.stem}-{tag}"
 
 
-def _summarise(outcome: dict, max_score: float, dig: str, seconds: float) -> Row:
-    notebooks = outcome["notebooks"]
-    score = sum(sum(nb["cells"].values()) for nb in notebooks.values())
-    statuses = [nb["status"] for nb in notebooks.values()]
-    status = max(statuses, key=STATUS_ORDER.index) if statuses else "missing"
-    reasons = [
-        (f"{name}: " if len(notebooks) > 1 else "") + nb["reason"]
-        for name, nb in notebooks.items()
-        if nb.get("reason")
+def summary(outcome: SubmissionOutcome, max_score: float, dig: str) -> Row:
+    """The submission's row: total, worst status, reasons."""
+    return Row(
+        outcome.student,
+        outcome.module,
+        outcome.score,
+        max_score,
+        outcome.status,
+        outcome.reason,
+        dig,
+        outcome.seconds,
+    )
+
+
+def cell_rows(outcome: SubmissionOutcome) -> list[CellRow]:
+    return [
+        CellRow(outcome.student, outcome.module, name, c.grade_id, c.points, c.score, c.message)
+        for name, nb in outcome.notebooks.items()
+        for c in nb.cells.values()
     ]
-    return Row(outcome["student"], outcome["module"], score, max_score, status, "; ".join(reasons), dig, seconds)
 
 
-def _write_feedback(out: Path, outcome: dict) -> None:
-    for name, nb in outcome["notebooks"].items():
-        if nb.get("html"):
-            target = out / "feedback" / outcome["student"] / outcome["module"] / (Path(name).stem + ".html")
+def _write_feedback(out: Path, outcome: SubmissionOutcome) -> None:
+    """Each page written whole or not at all (a temporary file renamed into place)."""
+    for name, nb in outcome.notebooks.items():
+        if nb.html:
+            target = (
+                out / "feedback" / outcome.student / outcome.module / (Path(name).stem + ".html")
+            )
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(nb["html"], encoding="utf-8")
+            tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+            with open(tmp, "w", encoding="utf-8") as handle:
+                handle.write(nb.html)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, target)
 
 
 def write_csv(path: Path, rows: list[Row]) -> None:
@@ -146,7 +112,9 @@ def write_csv(path: Path, rows: list[Row]) -> None:
         writer = csv.writer(handle)
         writer.writerow(CSV_COLUMNS)
         for r in rows:
-            writer.writerow([r.student_id, r.module, f"{r.score:g}", f"{r.max_score:g}", r.status, r.reason])
+            writer.writerow(
+                [r.student_id, r.module, f"{r.score:g}", f"{r.max_score:g}", r.status, r.reason]
+            )
     os.replace(tmp, path)
 
 
@@ -167,14 +135,30 @@ class _Progress:
             )
 
             rate = TextColumn("{task.fields[rate]}")
-            self.bar = Progress("grading", BarColumn(), MofNCompleteColumn(), rate, TimeElapsedColumn(),
-                                "ETA", TimeRemainingColumn(), console=Console(stderr=True))
+            self.bar = Progress(
+                "grading",
+                BarColumn(),
+                MofNCompleteColumn(),
+                rate,
+                TimeElapsedColumn(),
+                "ETA",
+                TimeRemainingColumn(),
+                console=Console(stderr=True),
+            )
             self.bar.start()
             self.task = self.bar.add_task("grading", total=total, rate="")
 
     def advance(self, row: Row) -> None:
-        line = json.dumps({"student": row.student_id, "module": row.module, "status": row.status,
-                           "score": row.score, "max_score": row.max_score, "seconds": round(row.seconds, 2)})
+        line = json.dumps(
+            {
+                "student": row.student_id,
+                "module": row.module,
+                "status": row.status,
+                "score": row.score,
+                "max_score": row.max_score,
+                "seconds": round(row.seconds, 2),
+            }
+        )
         if self.bar is not None:
             self.bar.advance(self.task)
             speed = self.bar.tasks[0].speed  # completions per second, over rich's recent window
@@ -203,14 +187,17 @@ def grade(
     db_url: str | None = None,
     scheduler: str | None = None,
     sandbox: SandboxConfig | None = None,
+    roots: Roots | None = None,
+    settings: Settings | None = None,
 ) -> BatchReport:
     """Grade every submission of ``module`` found in ``submissions`` (a folder or a zip).
 
     Args:
         submissions: nbgrader layout, flat ``<student>.ipynb`` folder, or a zip of either.
         module: the module id (``00-getting-started``, or ``00``).
-        out: where ``grades.csv``, ``feedback/`` and the gradebook go; by default a folder under
-            the user's data directory, the same for the same submissions (so a rerun resumes).
+        out: where ``grades.csv``, ``questions.csv``, ``feedback/`` and the gradebook go; by
+            default a folder under the user's data directory, the same for the same submissions
+            (so a rerun resumes).
         workers: parallel worker processes (default: the number of CPU cores).
         cell_timeout, notebook_timeout: seconds a cell, and a whole notebook, may run.
         force: re-grade everything instead of only what is new or changed.
@@ -221,110 +208,150 @@ def grade(
             instead of local processes (``workers`` is then ignored).
         sandbox: bubblewrap and rlimits of the kernels (default: from the environment, see
             :mod:`autograder.sandbox`); ``required=True`` raises ``SandboxUnavailable`` without it.
+        roots: the ``solutions/`` and ``course/`` to grade against (default: the repository's).
+        settings: everything above that is a setting, at once (the other arguments then refine it).
     """
     started = time.monotonic()
-    module = paths.resolve_module(module)
+    settings = settings or Settings.from_env()
+    limits = dataclasses.replace(
+        settings.limits,
+        cell_timeout=cell_timeout,
+        notebook_timeout=notebook_timeout,
+        sandbox=sandbox or settings.limits.sandbox,
+    )
+    settings = dataclasses.replace(
+        settings, limits=limits, roots=roots or settings.roots
+    ).resolved()
+    module = settings.roots.resolve(module)
     submissions = Path(submissions)
     if not submissions.exists():
         raise FileNotFoundError(f"{submissions} does not exist")
     out = Path(out) if out else default_out(submissions, module)
     out.mkdir(parents=True, exist_ok=True)
     db_url = db_url or f"sqlite:///{out / 'gradebook.db'}"
-    notebooks = paths.module_notebooks(module)
-    limits = Limits(cell_timeout=cell_timeout, notebook_timeout=notebook_timeout,
-                    sandbox=sandbox or SandboxConfig.from_env())
-    sandbox_decide(limits.sandbox)  # --require-sandbox fails here, before any work; else one warning
+    notebooks = settings.roots.notebooks(module)
 
     with tempfile.TemporaryDirectory(prefix="autograder-zip-") as unpacked:
-        root = unpack_zip(submissions, Path(unpacked), module, notebooks) if submissions.is_file() else submissions
+        root = (
+            unpack_zip(submissions, Path(unpacked), module, notebooks)
+            if submissions.is_file()
+            else submissions
+        )
         subs = discover(root, module, notebooks)
         records = Records(db_url)
         done = {} if force else records.done(module)
-        todo = [(s, d) for s in subs if done.get(s.student) != (d := digest(s))]
+        todo = [(s, d) for s in subs if done.get(s.student) != (d := digest(s, settings))]
         report = BatchReport(out, out / "grades.csv", skipped=len(subs) - len(todo))
+        if scheduler:
+            from autograder.distributed import DaskRunner
+
+            runner = DaskRunner(todo, settings, scheduler, feedback)
+        else:
+            from autograder.worker import LocalRunner
+
+            runner = LocalRunner(todo, settings, workers, feedback)
         # Workers start importing while the main process opens nbgrader's gradebook (slow: it
         # runs alembic).
-        if scheduler:
-            from autograder import distributed
-
-            runner = distributed.run(todo, limits, scheduler, feedback)
-        else:
-            runner = _run(todo, limits, workers, feedback)
-        next(runner)
-        book = NbgraderBook(db_url)
-        from autograder.grading import load_source
-
-        cells = {name: authoring.test_points(load_source(module, name)) for name in notebooks}
-        book.ensure_module(module, cells)
-        max_score = sum(sum(c.values()) for c in cells.values())
-        bar = _Progress(len(todo), progress)
+        runner.start()
         try:
-            for outcome, dig, seconds in runner:
-                row = _summarise(outcome, max_score, dig, seconds)
-                book.record(row.student_id, module, {n: nb["cells"] for n, nb in outcome["notebooks"].items()})
-                records.save(row)
-                _write_feedback(out, outcome)
-                report.graded_now += 1
-                bar.advance(row)
+            book = NbgraderBook(db_url)
+            from autograder.grading import load_source
+
+            cells = {
+                name: authoring.test_points(load_source(module, name, settings.roots))
+                for name in notebooks
+            }
+            book.ensure_module(module, cells)
+            max_score = sum(sum(c.values()) for c in cells.values())
+            bar = _Progress(len(todo), progress)
+            try:
+                for outcome, dig in runner.results():
+                    row = summary(outcome, max_score, dig)
+                    # Feedback first: the row that marks the submission done is written last,
+                    # so a batch killed in between regrades it rather than leave it without its page.
+                    _write_feedback(out, outcome)
+                    book.record(row.student_id, module, outcome.scores())
+                    records.save(row, cell_rows(outcome))
+                    report.graded_now += 1
+                    bar.advance(row)
+            finally:
+                bar.close()
+                book.close()
         finally:
-            bar.close()
-            book.close()
             runner.close()
     students = {s.student for s in subs}
     report.rows = [r for r in records.rows(module) if r.student_id in students]
     write_csv(report.csv_path, report.rows)
+    class_cells = [c for c in records.cells(module) if c.student_id in students]
+    report.questions_path = write_questions(out / "questions.csv", class_cells, cells, module)
+    from autograder import classview
+
+    report.page = classview.write(
+        out, module, report.rows, question_stats(class_cells, cells, module)
+    )
     report.seconds = time.monotonic() - started
     return report
 
 
-def _run(todo: list[tuple[Submission, str]], limits: Limits, workers: int | None, with_feedback: bool):
-    """Yield ``(outcome, digest, seconds)`` as submissions finish; survive a crashed worker.
-
-    The first ``next()`` starts the workers and yields ``None`` at once.
-    """
-    if not todo:
-        yield None
-        return
-    workers = max(1, min(workers or os.cpu_count() or 1, len(todo)))
-    env = {"COURSE_PROFILE": "quick"}
-    from autograder.grading import kernel_preload
-
-    preload = kernel_preload(todo[0][0].module)
-    pending = list(todo)
-    attempts: dict[str, int] = {}
-    ctx = multiprocessing.get_context("spawn")
-    first = True
-    while pending:
-        with cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(env, preload)) as pool:
-            futures = {pool.submit(grade_submission, s, limits, with_feedback): (s, d, time.monotonic()) for s, d in pending}
-            pending = []
-            if first:
-                first = False
-                yield None
-            for future in cf.as_completed(futures):
-                sub, dig, t0 = futures[future]
-                try:
-                    outcome = future.result()
-                except cf.process.BrokenProcessPool:
-                    attempts[sub.student] = attempts.get(sub.student, 0) + 1
-                    if attempts[sub.student] < 2:
-                        pending.append((sub, dig))  # retried in a fresh pool
-                        continue
-                    outcome = _crashed(sub, "the grading worker crashed twice on this submission")
-                except Exception as error:
-                    outcome = _crashed(sub, f"grader error: {type(error).__name__}: {error}")
-                yield outcome, dig, outcome.get("seconds", time.monotonic() - t0)
+QUESTION_COLUMNS = (
+    "module",
+    "notebook",
+    "question",
+    "points",
+    "submissions",
+    "mean_score",
+    "full_marks_share",
+    "most_common_failure",
+)
 
 
-def _crashed(sub: Submission, reason: str) -> dict:
-    from autograder.grading import load_source
+def question_stats(
+    cells: list[CellRow], points: dict[str, dict[str, float]], module: str = ""
+) -> list[dict]:
+    """Per test cell: how many submissions, the mean score, the share with full marks and the
+    most common first line of failure, so a question everyone fails stands out."""
+    from collections import Counter
 
-    return {
-        "student": sub.student,
-        "module": sub.module,
-        "notebooks": {
-            name: {"status": "error", "reason": reason, "html": None,
-                   "cells": {g: 0.0 for g in authoring.test_points(load_source(sub.module, name))}}
-            for name in sub.notebooks
-        },
-    }
+    stats = []
+    for notebook, by_id in points.items():
+        for grade_id, pts in by_id.items():
+            mine = [c for c in cells if c.notebook == notebook and c.grade_id == grade_id]
+            failures = Counter(c.message for c in mine if c.score < c.points and c.message)
+            n = len(mine)
+            stats.append(
+                {
+                    "module": module,
+                    "notebook": notebook,
+                    "question": grade_id,
+                    "points": pts,
+                    "submissions": n,
+                    "mean_score": sum(c.score for c in mine) / n if n else 0.0,
+                    "full_marks_share": sum(c.score >= c.points for c in mine) / n if n else 0.0,
+                    "most_common_failure": failures.most_common(1)[0][0] if failures else "",
+                }
+            )
+    return stats
+
+
+def write_questions(
+    path: Path, cells: list[CellRow], points: dict[str, dict[str, float]], module: str = ""
+) -> Path:
+    tmp = path.with_suffix(".csv.tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(QUESTION_COLUMNS)
+        for q in question_stats(cells, points, module):
+            writer.writerow(
+                [
+                    q["module"],
+                    q["notebook"],
+                    q["question"],
+                    f"{q['points']:g}",
+                    q["submissions"],
+                    f"{q['mean_score']:.3g}",
+                    f"{q['full_marks_share']:.3f}",
+                    q["most_common_failure"],
+                ]
+            )
+    os.replace(tmp, path)
+    return path

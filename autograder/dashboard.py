@@ -1,18 +1,20 @@
 """`autograder progress --html`: the learner's record as one self-contained HTML page.
 
 Best score per module (table with bars drawn in CSS) and the course score over time (a matplotlib
-chart inlined as SVG). No script, no stylesheet or font from elsewhere: the file opens offline and
-can be mailed or archived as is.
+chart inlined as SVG), from a Jinja template (``templates/dashboard``, escaping on). No script, no
+stylesheet or font from elsewhere: the file opens offline and can be mailed or archived as is.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import html
+import functools
 import io
 from pathlib import Path
 
 from autograder import paths, progress
+
+TEMPLATES = Path(__file__).resolve().parent / "templates" / "dashboard"
 
 CSS = """
 body { font: 15px/1.45 system-ui, sans-serif; margin: 2rem auto; max-width: 60rem; color: #222; padding: 0 1rem; }
@@ -27,14 +29,21 @@ figure { margin: 0; } svg { max-width: 100%; height: auto; }
 """
 
 
-def course_total_over_time(attempts: list[progress.Attempt], course_max: float) -> list[tuple[dt.datetime, float]]:
+def course_total_over_time(
+    attempts: list[progress.Attempt], course_max: float
+) -> list[tuple[dt.datetime, float]]:
     """After each attempt, the share of the course's points earned so far (best per notebook)."""
     best: dict[tuple[str, str], float] = {}
     points = []
     for a in attempts:
         key = (a.module, a.notebook)
         best[key] = max(best.get(key, 0.0), a.score)
-        points.append((dt.datetime.fromisoformat(a.at), 100 * sum(best.values()) / course_max if course_max else 0.0))
+        points.append(
+            (
+                dt.datetime.fromisoformat(a.at),
+                100 * sum(best.values()) / course_max if course_max else 0.0,
+            )
+        )
     return points
 
 
@@ -54,43 +63,58 @@ def chart_svg(points: list[tuple[dt.datetime, float]]) -> str:
     ax.grid(alpha=0.3)
     fig.tight_layout()
     buf = io.StringIO()
-    fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None, "Format": None, "Type": None})
+    fig.savefig(
+        buf, format="svg", metadata={"Date": None, "Creator": None, "Format": None, "Type": None}
+    )
     text = buf.getvalue()
     return text[text.index("<svg") :]
 
 
+@functools.cache
+def _template():
+    from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+    env = Environment(
+        loader=FileSystemLoader(str(TEMPLATES)),
+        autoescape=select_autoescape(["j2", "html"]),
+        keep_trailing_newline=True,
+    )
+    env.filters["points"] = lambda x: f"{x:g}"
+    return env.get_template("progress.html.j2")
+
+
 def render(store: Path | None = None) -> str:
     """The dashboard's HTML for the record in ``store`` (default: the learner's own)."""
-    rows = progress.summary(store)
+    summary = progress.summary(store)
     history = progress.attempts(store)
-    course_max = sum(r.max_score for r in rows)
-    earned = sum(r.best or 0.0 for r in rows)
-    body = [
-        "<h1>Your progress</h1>",
-        f'<p class="dim">{earned:g} of {course_max:g} points ({100 * earned / course_max if course_max else 0:.0f}%), '
-        f"{len(history)} checks. Written {html.escape(progress.now())} from {html.escape(str(store or progress.store_path()))}.</p>",
-        "<table><thead><tr><th>module</th><th>best score</th><th></th><th>checks</th><th>last check</th></tr></thead><tbody>",
-    ]
-    for r in rows:
+    course_max = sum(r.max_score for r in summary)
+    earned = sum(r.best or 0.0 for r in summary)
+    rows = []
+    for r in summary:
         share = (r.best or 0.0) / r.max_score if r.max_score else 0.0
-        best = "&ndash;" if r.best is None else f"{r.best:g} / {r.max_score:g}"
-        full = ' class="full"' if r.best is not None and share >= 1 else ""
-        body.append(
-            f"<tr><td>{html.escape(r.module)}</td><td class=\"num\">{best}</td>"
-            f'<td><div class="bar" title="{100 * share:.0f}%"><div{full} style="width:{100 * share:.1f}%"></div></div></td>'
-            f'<td class="num">{r.attempts}</td><td>{html.escape(r.last or "never")}</td></tr>'
+        rows.append(
+            {
+                "module": r.module,
+                "best": r.best,
+                "max_score": r.max_score,
+                "share": share,
+                "full": r.best is not None and share >= 1,
+                "attempts": r.attempts,
+                "last": r.last,
+            }
         )
-    body.append("</tbody></table>")
-    body.append("<h2>Over time</h2>")
-    if history:
-        body.append(f"<figure>{chart_svg(course_total_over_time(history, course_max))}</figure>")
-    else:
-        body.append("<p>No checks yet: run <code>from autograder import check; check()</code> in a notebook.</p>")
-    return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>Your progress: {paths.COURSE_ID}</title><style>{CSS}</style></head>"
-        f"<body>{''.join(body)}</body></html>\n"
+    chart = chart_svg(course_total_over_time(history, course_max)) if history else ""
+    return _template().render(
+        course_id=paths.COURSE_ID,
+        css=CSS,
+        rows=rows,
+        earned=earned,
+        course_max=course_max,
+        checks=len(history),
+        share=f"{100 * earned / course_max if course_max else 0:.0f}",
+        written=progress.now(),
+        store=str(store or progress.store_path()),
+        chart=chart,
     )
 
 

@@ -24,7 +24,7 @@ import tempfile
 import threading
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 from distributed import Client, as_completed
@@ -33,9 +33,13 @@ from distributed.comm.core import CommClosedError
 from distributed.diagnostics.plugin import WorkerPlugin
 from distributed.scheduler import KilledWorker
 
-from autograder import paths
-from autograder.execute import Limits
+from autograder.errors import SchedulerUnreachable
+from autograder.outcome import SubmissionOutcome
+from autograder.paths import Roots
+from autograder.settings import Settings
 from autograder.submissions import Submission
+
+__all__ = ["DaskRunner", "ModuleFiles", "SchedulerUnreachable", "grade_remote"]
 
 # Exceptions inside a task (not worker deaths, which Dask counts itself) are retried this often.
 TASK_RETRIES = 2
@@ -44,17 +48,19 @@ TASK_RETRIES = 2
 # --- the module's files -----------------------------------------------------------------------
 
 
-def module_files(module: str) -> dict[str, bytes]:
+def module_files(module: str, roots: Roots) -> dict[str, bytes]:
     """What grading ``module`` reads besides the submission: ``{relative path: bytes}`` of
     ``solutions/<module>/`` and ``course/<module>/`` (hidden files left out)."""
     files: dict[str, bytes] = {}
-    for room, root in (("solutions", paths.SOLUTIONS), ("course", paths.COURSE)):
+    for room, root in (("solutions", roots.solutions), ("course", roots.course)):
         base = root / module
         if not base.is_dir():
             continue
         for path in sorted(base.rglob("*")):
             rel = path.relative_to(base)
-            if path.is_file() and not any(part.startswith(".") or part == "__pycache__" for part in rel.parts):
+            if path.is_file() and not any(
+                part.startswith(".") or part == "__pycache__" for part in rel.parts
+            ):
                 files[f"{room}/{module}/{rel.as_posix()}"] = path.read_bytes()
     return files
 
@@ -66,10 +72,9 @@ def files_key(files: dict[str, bytes]) -> str:
     return h.hexdigest()
 
 
-# On a worker: files key -> the folder holding ``solutions/`` and ``course/`` for it, or None
-# when the worker's own checkout already holds exactly these files.
-_ROOTS: dict[str, Path | None] = {}
-_REPOINT = threading.Lock()
+# On a worker: files key -> the roots (solutions/, course/) that hold them: the worker's own
+# checkout when it has exactly these files, else the folder the plugin wrote them to.
+_ROOTS: dict[str, Roots] = {}
 
 
 class ModuleFiles(WorkerPlugin):
@@ -83,82 +88,49 @@ class ModuleFiles(WorkerPlugin):
         self.name = f"autograder-files-{module}-{self.key[:16]}"
 
     @classmethod
-    def of(cls, module: str) -> ModuleFiles:
+    def of(cls, module: str, roots: Roots) -> ModuleFiles:
         """The plugin carrying ``module``'s files as they are here and now."""
-        return cls(module, module_files(module))
+        return cls(module, module_files(module, roots))
 
     def setup(self, worker) -> None:
-        if files_key(module_files(self.module)) == self.key:
-            _ROOTS[self.key] = None  # this worker's checkout holds the same files
+        if files_key(module_files(self.module, Roots())) == self.key:
+            _ROOTS[self.key] = Roots()  # this worker's checkout holds the same files
             return
         root = Path(worker.local_directory) / "autograder-files" / self.key[:16]
         for rel, data in self.files.items():
             target = root / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
-        # Other modules stay reachable while paths point here (see _module_files_of).
-        for room, local in (("solutions", paths.SOLUTIONS), ("course", paths.COURSE)):
-            for other in paths.modules(local):
-                link = root / room / other
-                if other != self.module and not link.exists():
-                    link.parent.mkdir(parents=True, exist_ok=True)
-                    link.symlink_to(local / other, target_is_directory=True)
-        _ROOTS[self.key] = root
+        _ROOTS[self.key] = Roots(root / "solutions", root / "course")
 
     def teardown(self, worker) -> None:
-        root = _ROOTS.pop(self.key, None)
-        if root is not None:
-            shutil.rmtree(root, ignore_errors=True)
-
-
-@contextmanager
-def _module_files_of(key: str):
-    """Grade with the shipped files: point ``paths`` at them while the task runs.
-
-    ``paths`` is process-wide, so tasks that need this take turns within one worker process
-    (workers run one thread each by default in the README's command, so nothing waits).
-    """
-    if key not in _ROOTS:
-        raise RuntimeError("this worker has not received the module's files yet")
-    root = _ROOTS[key]
-    if root is None:
-        yield
-        return
-    with _REPOINT:
-        saved = paths.SOLUTIONS, paths.COURSE
-        paths.SOLUTIONS, paths.COURSE = root / "solutions", root / "course"
-        try:
-            yield
-        finally:
-            paths.SOLUTIONS, paths.COURSE = saved
+        roots = _ROOTS.pop(self.key, None)
+        if roots is not None and roots != Roots():
+            shutil.rmtree(roots.solutions.parent, ignore_errors=True)
 
 
 # --- the task (runs on a worker) --------------------------------------------------------------
 
-_STARTED = threading.Lock()
-_started = False
+_STARTING = threading.Lock()
+_started: set[str] = set()
 
 
-def _start_worker(module: str) -> None:
-    """Once per worker process: what the local pool's initializer does (imports, a kernel
-    starting ahead). Started from the task thread, whose lifetime the kernel zygote follows."""
-    global _started
-    with _STARTED:
-        if not _started:
-            from autograder import batch
-            from autograder.grading import kernel_preload
-
-            batch._init_worker({"COURSE_PROFILE": "quick"}, kernel_preload(module))
-            _started = True
-
-
-def grade_remote(payload: dict, key: str, limits: Limits, with_feedback: bool) -> dict:
+def grade_remote(
+    payload: dict, key: str, settings: Settings, with_feedback: bool
+) -> SubmissionOutcome:
     """Grade one submission sent as data: ``{"student", "module", "notebooks": {name: bytes |
-    None}}``. Idempotent: it writes only into a temporary folder of its own."""
-    from autograder import batch
+    None}}``, with the module's files this worker was given (``key``). Idempotent: it writes only
+    into a temporary folder of its own."""
+    from autograder import worker
+    from autograder.grading import kernel_preload
 
-    with _module_files_of(key):
-        _start_worker(payload["module"])
+    if key not in _ROOTS:
+        raise RuntimeError("this worker has not received the module's files yet")
+    settings = replace(settings, roots=_ROOTS[key])
+    with _STARTING:  # once per worker process, from the task thread the kernel zygote follows
+        if not _started:
+            worker.start_worker(settings, kernel_preload(payload["module"], settings.roots))
+            _started.add(key)
     with tempfile.TemporaryDirectory(prefix="autograder-sub-") as tmp:
         folder = Path(tmp) / payload["student"] / payload["module"]
         folder.mkdir(parents=True)
@@ -170,15 +142,10 @@ def grade_remote(payload: dict, key: str, limits: Limits, with_feedback: bool) -
                 notebooks[name] = folder / name
                 notebooks[name].write_bytes(data)
         sub = Submission(payload["student"], payload["module"], notebooks, folder)
-        with _module_files_of(key):
-            return batch.grade_submission(sub, limits, with_feedback)
+        return worker.grade_submission(sub, settings, with_feedback)
 
 
 # --- the main process -------------------------------------------------------------------------
-
-
-class SchedulerUnreachable(ConnectionError):
-    pass
 
 
 def _payload(sub: Submission) -> dict:
@@ -192,66 +159,107 @@ def _payload(sub: Submission) -> dict:
     }
 
 
-def run(todo: list[tuple[Submission, str]], limits: Limits, scheduler: str, with_feedback: bool) -> Iterator:
-    """Like ``batch._run``: yield ``None`` once connected, then ``(outcome, digest, seconds)``
-    per submission as they complete, on the cluster at ``scheduler``.
+class DaskRunner:
+    """Grades on the Dask cluster at ``scheduler`` (see :mod:`autograder.worker` for the runner
+    interface). Losing the scheduler ends the batch (``SchedulerUnreachable``) with what is done
+    recorded: that is no submission's fault, so it gets no row, and the same command resumes."""
 
-    Losing the scheduler ends the batch (``SchedulerUnreachable``) with what is done recorded:
-    that is no submission's fault, so it gets no row, and the same command resumes."""
-    if not todo:
-        yield None
-        return
-    try:
-        client = Client(scheduler, set_as_default=False)
-    except OSError as error:
-        raise SchedulerUnreachable(f"cannot reach the Dask scheduler at {scheduler}: {error}") from None
-    with client:
+    def __init__(
+        self,
+        todo: list[tuple[Submission, str]],
+        settings: Settings,
+        scheduler: str,
+        with_feedback: bool = True,
+    ):
+        self.todo, self.settings, self.scheduler, self.with_feedback = (
+            list(todo),
+            settings,
+            scheduler,
+            with_feedback,
+        )
+        self.client: Client | None = None
+        self.futures: dict = {}
+
+    def start(self) -> None:
+        if not self.todo:
+            return
         try:
-            yield from _stream(client, todo, limits, with_feedback)
-        except (CommClosedError, FutureCancelledError) as error:
-            raise SchedulerUnreachable(f"lost the Dask scheduler at {scheduler} mid-batch ({type(error).__name__}); "
-                                       "what is graded is recorded: rerun to grade the rest") from None
+            self.client = Client(self.scheduler, set_as_default=False)
+        except OSError as error:
+            raise SchedulerUnreachable(
+                f"cannot reach the Dask scheduler at {self.scheduler}: {error}"
+            ) from None
+        module = self.todo[0][0].module
+        self.plugin = ModuleFiles.of(module, self.settings.roots)
+        self.client.register_plugin(self.plugin, name=self.plugin.name)
+        self.tag = uuid.uuid4().hex[:8]
+        self.pending = iter(self.todo)
+        self.completed = as_completed(loop=self.client.loop)
+        # Notebooks are read as they are sent: a few per worker thread in flight, not the class.
+        self.window = _window(self.client)
+        self._submit(self.window)
 
-
-def _stream(client: Client, todo: list[tuple[Submission, str]], limits: Limits, with_feedback: bool) -> Iterator:
-    from autograder.batch import _crashed
-
-    module = todo[0][0].module
-    plugin = ModuleFiles.of(module)
-    client.register_plugin(plugin, name=plugin.name)
-    batch_tag = uuid.uuid4().hex[:8]
-    pending = iter(todo)
-    futures: dict = {}
-    completed = as_completed(loop=client.loop)
-
-    def submit(count: int) -> None:
-        for sub, dig in itertools.islice(pending, count):
-            future = client.submit(
-                grade_remote, _payload(sub), plugin.key, limits, with_feedback,
-                key=f"grade-{batch_tag}-{sub.student}", retries=TASK_RETRIES, pure=False,
+    def _submit(self, count: int) -> None:
+        assert self.client is not None
+        for sub, dig in itertools.islice(self.pending, count):
+            future = self.client.submit(
+                grade_remote,
+                _payload(sub),
+                self.plugin.key,
+                self.settings,
+                self.with_feedback,
+                key=f"grade-{self.tag}-{sub.student}",
+                retries=TASK_RETRIES,
+                pure=False,
             )
-            futures[future] = (sub, dig)
-            completed.add(future)
+            self.futures[future] = (sub, dig)
+            self.completed.add(future)
 
-    # Notebooks are read as they are sent: a few per worker thread in flight, not the class.
-    window = _window(client)
-    submit(window)
-    yield None
-    for done, future in enumerate(completed, start=1):
-        sub, dig = futures.pop(future)
+    def results(self) -> Iterator[tuple[SubmissionOutcome, str]]:
+        if self.client is None:
+            return
         try:
-            outcome = future.result()
-        except KilledWorker:
-            outcome = _crashed(sub, "the grading worker died every time this submission ran on one")
-        except (CommClosedError, FutureCancelledError):
-            raise
-        except Exception as error:
-            outcome = _crashed(sub, f"grader error: {type(error).__name__}: {error}")
-        future.release()
-        if done % 64 == 0:
-            window = _window(client)
-        submit(max(0, window - len(futures)))
-        yield outcome, dig, outcome.get("seconds", 0.0)
+            yield from self._results()
+        except (CommClosedError, FutureCancelledError) as error:
+            raise SchedulerUnreachable(
+                f"lost the Dask scheduler at {self.scheduler} mid-batch ({type(error).__name__}); "
+                "what is graded is recorded: rerun to grade the rest"
+            ) from None
+        finally:
+            self.close()
+
+    def _results(self) -> Iterator[tuple[SubmissionOutcome, str]]:
+        from autograder.worker import crashed
+
+        for done, future in enumerate(self.completed, start=1):
+            sub, dig = self.futures.pop(future)
+            try:
+                outcome = future.result()
+            except KilledWorker:
+                outcome = crashed(
+                    sub,
+                    self.settings,
+                    "the grading worker died every time this submission ran on one",
+                )
+            except (CommClosedError, FutureCancelledError):
+                raise
+            except Exception as error:
+                outcome = crashed(
+                    sub, self.settings, f"grader error: {type(error).__name__}: {error}"
+                )
+            future.release()
+            if done % 64 == 0:
+                self.window = _window(self.client)
+            self._submit(max(0, self.window - len(self.futures)))
+            yield outcome, dig
+
+    def close(self) -> None:
+        if self.client is not None:
+            client, self.client = self.client, None
+            try:
+                client.close()
+            except Exception:  # a lost scheduler: what is being reported already says so
+                pass
 
 
 def _window(client) -> int:

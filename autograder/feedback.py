@@ -1,7 +1,17 @@
 """Feedback HTML: the graded notebook with a score table on top and no hidden test source.
 
-Hidden test blocks are replaced by a one-line placeholder, and failures inside test cells are
-reduced to ``ErrorName: message`` (a traceback would quote the hidden line that failed).
+The page comes from a Jinja template (``templates/feedback``) that extends nbconvert's
+JupyterLab page, as nbgrader's own feedback extends nbconvert's. What makes it safe to open and
+able to stand alone:
+
+* hidden test blocks are replaced by a one-line placeholder, and failures inside test cells are
+  reduced to ``ErrorName: message`` (a traceback would quote the hidden line that failed);
+* the student's HTML (markdown, ``text/html`` outputs, raw cells) is sanitised, output metadata
+  and cell ids are reduced to what the page needs, JavaScript and widget outputs are left out,
+  and the page's Content-Security-Policy lets no script run and nothing load from elsewhere;
+* equations are rendered when the page is made (TeX to MathML, which browsers draw natively), so
+  the page needs no MathJax and shows its math offline;
+* sizes are capped: a cell's source, an attachment, the page (under :data:`MAX_PAGE_BYTES`).
 """
 
 from __future__ import annotations
@@ -10,6 +20,8 @@ import functools
 import html
 import json
 import re
+import secrets
+from pathlib import Path
 
 import nbformat
 from nbformat import NotebookNode
@@ -19,6 +31,32 @@ from autograder.authoring import BEGIN_HIDDEN, END_HIDDEN
 
 _HIDDEN = re.compile(re.escape(BEGIN_HIDDEN) + r".*?(" + re.escape(END_HIDDEN) + r"|\Z)", re.S)
 PLACEHOLDER = "# (hidden tests: they ran when your notebook was graded; see the table above)"
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+# Nothing runs and nothing loads: images and fonts only as data: URLs, styles only inline.
+CSP = (
+    "default-src 'none'; img-src data:; style-src 'unsafe-inline'; font-src data:; "
+    "base-uri 'none'; form-action 'none'"
+)
+MAX_PAGE_BYTES = 5 * 1024 * 1024
+MAX_SOURCE_CHARS = 100_000  # a cell's source shown in feedback
+MAX_ATTACHMENT_CHARS = 1_000_000  # a markdown cell's attached image (base64)
+
+CSS = """
+.ag-summary { font: 15px/1.45 system-ui, sans-serif; margin: 1rem auto 2rem; max-width: 1100px; padding: 0 1rem; }
+.ag-summary h1 { font-size: 1.35rem; margin: 0 0 .2rem; }
+.ag-total { font-size: 1.6rem; font-weight: 600; margin: .2rem 0; }
+.ag-status { margin: .2rem 0 .8rem; } .ag-status-bad { color: #a4262c; font-weight: 600; }
+.ag-table { border-collapse: collapse; width: 100%; }
+.ag-table th, .ag-table td { text-align: left; padding: .35rem .6rem; border-bottom: 1px solid #ddd; vertical-align: top; }
+.ag-num { white-space: nowrap; font-variant-numeric: tabular-nums; }
+.ag-badge { display: inline-block; border-radius: 3px; padding: 0 .45rem; color: #fff; font-weight: 600; }
+tr.ag-passed .ag-badge { background: #2e7d32; } tr.ag-failed .ag-badge { background: #c62828; }
+tr.ag-failed td { background: #fff5f5; } tr.ag-passed td { background: #f4fbf4; }
+.ag-notes, .ag-trimmed { color: #7a4d00; }
+.ag-omitted { color: #666; font-style: italic; }
+math { font-size: 1.1em; } math[display="block"] { margin: .6em 0; }
+"""
 
 
 def strip_hidden(nb: NotebookNode) -> NotebookNode:
@@ -30,31 +68,264 @@ def strip_hidden(nb: NotebookNode) -> NotebookNode:
         cell.source = _HIDDEN.sub(PLACEHOLDER, cell.source)
         for output in cell.get("outputs", []):
             if output.get("output_type") == "error":
-                output["traceback"] = [f"{output.get('ename', 'Error')}: {output.get('evalue', '')}"]
+                output["traceback"] = [
+                    f"{output.get('ename', 'Error')}: {output.get('evalue', '')}"
+                ]
     return nb
 
 
-def summary_table(result) -> str:
-    rows = []
-    for cell in result.cells.values():
-        verdict = "passed" if cell.passed else "failed"
-        rows.append(
-            f"<tr class='{verdict}'><td>{html.escape(cell.grade_id)}</td>"
-            f"<td>{cell.score:g} / {cell.points:g}</td><td>{verdict}</td>"
-            f"<td>{html.escape(cell.message)}</td></tr>"
-        )
-    status = html.escape(result.status) + (f": {html.escape(result.reason)}" if result.reason else "")
-    notes = "".join(f"<li>{html.escape(n)}</li>" for n in result.notes)
+def _number(value):
     return (
-        "<section class='autograder-summary' style='font-family:sans-serif;margin:1em'>"
-        f"<h2>{html.escape(result.module)} / {html.escape(result.notebook)}: "
-        f"{result.score:g} / {result.max_score:g}</h2><p>Status: {status}</p>"
-        + (f"<ul>{notes}</ul>" if notes else "")
-        + "<table border='1' cellpadding='4' style='border-collapse:collapse'>"
-        "<tr><th>question</th><th>points</th><th>result</th><th>message</th></tr>"
-        + "".join(rows)
-        + "</table></section>"
+        value
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < 1e5
+        else None
     )
+
+
+def neutralise(
+    nb: NotebookNode, max_source: int = MAX_SOURCE_CHARS, outputs: bool = True
+) -> NotebookNode:
+    """What of a submitted notebook the page may show: cell ids, tags and output metadata reduced
+    to safe values, long sources and attachments cut (in the page only), and, with
+    ``outputs=False``, no outputs at all."""
+    nb = nbformat.from_dict(nb)
+    nb.metadata = {"language_info": {"name": "python", "pygments_lexer": "ipython3"}}
+    for index, cell in enumerate(nb.cells):
+        cell["id"] = f"cell-{index}"
+        cell.metadata = {}
+        if len(cell.source) > max_source:
+            cut = len(cell.source) - max_source
+            cell.source = (
+                cell.source[:max_source]
+                + f"\n\n[feedback: {cut:,} more characters of this cell not shown]"
+            )
+        if cell.cell_type in ("markdown", "raw") and "attachments" in cell:
+            kept = {
+                name: data
+                for name, data in (cell.attachments or {}).items()
+                if isinstance(data, dict)
+                and sum(len(str(v)) for v in data.values()) <= MAX_ATTACHMENT_CHARS
+            }
+            cell.attachments = kept
+            if not kept:
+                del cell["attachments"]
+        if cell.cell_type == "code":
+            if not outputs:
+                cell.outputs = []
+            for output in cell.get("outputs", []):
+                meta = output.get("metadata") or {}
+                clean = {}
+                for mime, value in meta.items():
+                    if isinstance(value, dict):
+                        sizes = {k: _number(value.get(k)) for k in ("width", "height")}
+                        clean[mime] = {k: v for k, v in sizes.items() if v is not None}
+                if "metadata" in output:
+                    output["metadata"] = clean
+    return nb
+
+
+# --- equations: TeX to MathML when the page is made ---------------------------------------------
+
+MATHML_TAGS = [
+    "math",
+    "semantics",
+    "annotation",
+    "mrow",
+    "mi",
+    "mo",
+    "mn",
+    "ms",
+    "mtext",
+    "mspace",
+    "msub",
+    "msup",
+    "msubsup",
+    "mfrac",
+    "msqrt",
+    "mroot",
+    "mover",
+    "munder",
+    "munderover",
+    "mtable",
+    "mtr",
+    "mtd",
+    "mstyle",
+    "mpadded",
+    "mphantom",
+    "menclose",
+    "merror",
+    "mprescripts",
+    "mmultiscripts",
+    "none",
+]
+MATHML_ATTRS = [
+    "display",
+    "xmlns",
+    "mathvariant",
+    "stretchy",
+    "accent",
+    "accentunder",
+    "linebreak",
+    "fence",
+    "separator",
+    "lspace",
+    "rspace",
+    "width",
+    "height",
+    "depth",
+    "columnalign",
+    "rowalign",
+    "columnspacing",
+    "rowspacing",
+    "displaystyle",
+    "scriptlevel",
+    "minsize",
+    "maxsize",
+    "movablelimits",
+    "notation",
+    "form",
+    "largeop",
+    "symmetric",
+    "columnlines",
+    "rowlines",
+    "frame",
+    "encoding",
+]
+
+
+@functools.lru_cache(maxsize=8192)
+def mathml(tex: str, display: bool) -> str:
+    """``tex`` as sanitised MathML (``\\text{<script>}`` stays text); TeX that cannot be
+    converted is shown as TeX source."""
+    import bleach
+    import latex2mathml.converter
+
+    try:
+        converted = latex2mathml.converter.convert(tex, display="block" if display else "inline")
+    except Exception:
+        shown = html.escape(f"$${tex}$$" if display else f"${tex}$")
+        return f'<code class="ag-tex">{shown}</code>'
+    return bleach.clean(converted, tags=MATHML_TAGS, attributes={"*": MATHML_ATTRS}, strip=True)
+
+
+# What a student's HTML may keep (JupyterLab's own sanitiser allows about this much): text
+# structure, tables, links and images; no script, style, form, frame or event attribute.
+HTML_TAGS = [
+    "a",
+    "abbr",
+    "b",
+    "blockquote",
+    "br",
+    "caption",
+    "code",
+    "dd",
+    "del",
+    "details",
+    "div",
+    "dl",
+    "dt",
+    "em",
+    "figcaption",
+    "figure",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "hr",
+    "i",
+    "img",
+    "ins",
+    "kbd",
+    "li",
+    "mark",
+    "ol",
+    "p",
+    "pre",
+    "q",
+    "s",
+    "samp",
+    "small",
+    "span",
+    "strong",
+    "sub",
+    "summary",
+    "sup",
+    "table",
+    "tbody",
+    "td",
+    "tfoot",
+    "th",
+    "thead",
+    "tr",
+    "u",
+    "ul",
+    "var",
+]
+
+
+def _image_attribute(tag: str, name: str, value: str) -> bool:
+    # An image shows only from the page itself: a URL would be a request leaving it.
+    return name in ("alt", "width", "height", "class", "title") or (
+        name == "src" and value.startswith("data:image/")
+    )
+
+
+HTML_ATTRS = {
+    "*": ["class", "id", "title"],
+    "a": ["href"],
+    "img": _image_attribute,
+    "td": ["colspan", "rowspan", "align"],
+    "th": ["colspan", "rowspan", "align"],
+    "ol": ["start"],
+}
+
+
+@functools.lru_cache(maxsize=4096)
+def clean(text: str) -> str:
+    """A student's HTML with only :data:`HTML_TAGS` and :data:`HTML_ATTRS` left (links to
+    http(s) and mail, images as data: URLs)."""
+    import bleach
+
+    return bleach.clean(
+        str(text),
+        tags=HTML_TAGS,
+        attributes=HTML_ATTRS,
+        protocols=["http", "https", "mailto", "data"],
+        strip=True,
+    )
+
+
+def _markdown_html(source: str, attachments: dict | None = None, path: str = "") -> str:
+    """Markdown as sanitised HTML, its equations as MathML: the renderer leaves a marker for each
+    equation (a nonce the student cannot guess), bleach cleans the rest, then the markers become
+    MathML."""
+    from nbconvert.filters import strip_files_prefix
+    from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
+
+    nonce = secrets.token_hex(8)
+    spans: list[str] = []
+
+    def mark(tex: str, display: bool) -> str:
+        spans.append(mathml(tex, display))
+        return f"@@math-{nonce}-{len(spans) - 1}@@"
+
+    class Renderer(IPythonRenderer):
+        def block_math(self, body: str) -> str:
+            return mark(body, True)
+
+        def inline_math(self, body: str) -> str:
+            return mark(body, False)
+
+        def latex_environment(self, name: str, body: str) -> str:
+            return mark(f"\\begin{{{name}}}{body}\\end{{{name}}}", True)
+
+    renderer = Renderer(
+        escape=False, attachments=attachments or {}, path=path, exclude_anchor_links=True
+    )
+    text = clean(strip_files_prefix(MarkdownWithMath(renderer=renderer).render(source)))
+    return re.sub(f"@@math-{nonce}-([0-9]+)@@", lambda m: spans[int(m.group(1))], text)
 
 
 @functools.cache
@@ -66,7 +337,6 @@ def _exporter():
     sanitising and highlighting them was most of the time feedback took per notebook."""
     from jinja2 import pass_context
     from nbconvert import HTMLExporter
-    from nbconvert.filters import clean_html
     from nbconvert.filters.highlight import Highlight2HTML
 
     class Highlight(Highlight2HTML):
@@ -76,39 +346,118 @@ def _exporter():
 
         def __call__(self, source, language=None, metadata=None):
             language = language or self.pygments_lexer
-            return self._cached(source, language, json.dumps(metadata or {}, sort_keys=True, default=str))
+            return self._cached(
+                source, language, json.dumps(metadata or {}, sort_keys=True, default=str)
+            )
 
     class Exporter(HTMLExporter):
-        def from_notebook_node(self, nb, resources=None, **kw):
-            info = nb.metadata.get("language_info", {})  # the notebook's lexer, as HTMLExporter's
-            self.filters["highlight_code"].pygments_lexer = info.get("pygments_lexer", info.get("name")) or "ipython3"
-            return super().from_notebook_node(nb, resources, **kw)
-
         def default_filters(self):
             yield from super().default_filters()
-            yield "clean_html", functools.lru_cache(maxsize=_CACHED)(clean_html)
+            yield "clean_html", clean  # every use in nbconvert's templates: outputs, raw cells, SVG
+            yield "safe_markdown", self.safe_markdown
 
         @pass_context
-        def markdown2html(self, context, source):
-            if context.get("cell", {}).get("attachments"):
-                return super().markdown2html(context, source)
-            return self._markdown(source, context.get("resources", {}).get("metadata", {}).get("path", ""))
+        def safe_markdown(self, context, source):
+            cell = context.get("cell", {})
+            if cell.get("attachments"):
+                return _markdown_html(source, cell.get("attachments"))
+            return self._markdown(source)
 
         @functools.lru_cache(maxsize=_CACHED)  # noqa: B019
-        def _markdown(self, source: str, path: str) -> str:
-            return super().markdown2html({"resources": {"metadata": {"path": path}}}, source)
+        def _markdown(self, source: str) -> str:
+            return _markdown_html(source)
 
     # HTMLExporter takes its code highlighter from ``filters`` when one is there.
-    return Exporter(template_name="classic", filters={"highlight_code": Highlight()})
+    return Exporter(
+        template_name="feedback",
+        extra_template_basedirs=[str(TEMPLATES)],
+        sanitize_html=True,
+        filters={"highlight_code": Highlight(pygments_lexer="ipython3")},
+    )
 
 
 _CACHED = 4096  # cells remembered per filter and worker
 
 
+def _summary(result) -> dict:
+    cells = [
+        {
+            "grade_id": c.grade_id,
+            "score": f"{c.score:g}",
+            "points": f"{c.points:g}",
+            "verdict": "passed" if c.passed else "failed",
+            "message": c.message,
+        }
+        for c in result.cells.values()
+    ]
+    return {
+        "module": result.module,
+        "notebook": result.notebook,
+        "score": f"{result.score:g}",
+        "max_score": f"{result.max_score:g}",
+        "status": result.status,
+        "reason": result.reason,
+        "status_class": "ok" if result.status == "graded" else "bad",
+        "notes": list(result.notes),
+        "cells": cells,
+    }
+
+
+# What a page may hold before it is trimmed (characters of source and output, before markup).
+PAGE_BUDGET = 1_500_000
+MAX_CELLS_SHOWN = 400  # ordinary cells shown in full; exercises and tests always are
+
+
+def _size(cell: NotebookNode) -> int:
+    outputs = (
+        sum(len(json.dumps(o)) for o in cell.get("outputs", [])) if cell.cell_type == "code" else 0
+    )
+    return (
+        len(cell.source)
+        + outputs
+        + sum(len(json.dumps(a)) for a in (cell.get("attachments") or {}).values())
+    )
+
+
+def trim(nb: NotebookNode) -> tuple[NotebookNode, str]:
+    """A notebook whose page fits, and what was left out: within :data:`PAGE_BUDGET` it is
+    shown whole; past it long cells are cut, outputs are dropped and ordinary cells past
+    :data:`MAX_CELLS_SHOWN` are folded into one note. Exercises and test cells are always kept."""
+    if sum(_size(c) for c in nb.cells) <= PAGE_BUDGET and len(nb.cells) <= MAX_CELLS_SHOWN:
+        return neutralise(nb), ""
+    kept, hidden, ordinary = [], 0, 0
+    for cell in nb.cells:
+        graded = bool(authoring.nbgrader_meta(cell).get("grade_id"))
+        if graded or ordinary < MAX_CELLS_SHOWN:
+            ordinary += not graded
+            kept.append(cell)
+        else:
+            hidden += 1
+    if hidden:
+        kept.append(nbformat.v4.new_markdown_cell(f"[feedback: {hidden:,} more cells not shown]"))
+    shown = nbformat.from_dict(nb)
+    shown.cells = kept
+    note = (
+        "This notebook is too large to show in full: long cells are cut, outputs are left out"
+        + (f" and {hidden:,} cells are not shown" if hidden else "")
+        + " in this page (your grade is not affected)."
+    )
+    return neutralise(shown, 10_000, outputs=False), note
+
+
 def render(result) -> str:
-    """Self-contained HTML feedback for one graded notebook."""
-    table = summary_table(result)
-    if result.graded_nb is None:
-        return f"<!DOCTYPE html><html><body>{table}</body></html>"
-    body, _ = _exporter().from_notebook_node(strip_hidden(result.graded_nb))
-    return body.replace("<body>", "<body>" + table, 1) if "<body>" in body else table + body
+    """Self-contained HTML feedback for one graded notebook, under :data:`MAX_PAGE_BYTES`."""
+    resources = {
+        "autograder": {"result": _summary(result), "csp": CSP, "css": CSS, "trimmed": ""},
+        "metadata": {"name": Path(result.notebook).stem},
+    }
+    if result.graded_nb is not None:
+        shown, resources["autograder"]["trimmed"] = trim(strip_hidden(result.graded_nb))
+        body, _ = _exporter().from_notebook_node(shown, resources=resources)
+        if len(body.encode("utf-8")) <= MAX_PAGE_BYTES:
+            return body
+        resources["autograder"]["trimmed"] = (
+            "This notebook is too large to show: only the score table is here."
+        )
+    body, _ = _exporter().from_notebook_node(nbformat.v4.new_notebook(), resources=resources)
+    return body

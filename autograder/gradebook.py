@@ -32,6 +32,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
 from autograder import paths
+from autograder.errors import GradebookUnavailable
 
 metadata = MetaData()
 results_table = Table(
@@ -48,7 +49,32 @@ results_table = Table(
     Column("graded_at", DateTime, nullable=False),
 )
 
+# One row per (student, module, notebook, test cell): the points and the first line of the failure,
+# what nbgrader's own tables have no place for (per-question statistics read it).
+cells_table = Table(
+    "autograder_cells",
+    metadata,
+    Column("student_id", String(128), primary_key=True),
+    Column("module", String(128), primary_key=True),
+    Column("notebook", String(255), primary_key=True),
+    Column("grade_id", String(255), primary_key=True),
+    Column("points", Float, nullable=False),
+    Column("score", Float, nullable=False),
+    Column("message", Text, nullable=False, default=""),
+)
+
 CSV_COLUMNS = ("student_id", "module", "score", "max_score", "status", "reason")
+
+
+@dataclass
+class CellRow:
+    student_id: str
+    module: str
+    notebook: str
+    grade_id: str
+    points: float
+    score: float
+    message: str
 
 
 def database_url(url: str) -> str:
@@ -57,7 +83,9 @@ def database_url(url: str) -> str:
     try:
         parsed = make_url(url)
     except ArgumentError:
-        raise ValueError(f"not a database URL: {url!r} (e.g. postgresql://user@host/grades)") from None
+        raise GradebookUnavailable(
+            f"not a database URL: {url!r} (e.g. postgresql://user@host/grades)"
+        ) from None
     if parsed.drivername == "postgresql":
         try:
             import psycopg2  # noqa: F401
@@ -108,25 +136,50 @@ class Records:
             self.engine: Engine = create_engine(self.db_url, pool_pre_ping=True)
             _racing(lambda: metadata.create_all(self.engine))
         except ImportError as error:
-            raise ValueError(f"no database driver for {shown}: {error}") from None
+            raise GradebookUnavailable(f"no database driver for {shown}: {error}") from None
         except OperationalError as error:
             first = str(error.orig or error).strip().splitlines()[0]
-            raise ConnectionError(f"cannot open the gradebook at {shown}: {first}") from None
+            raise GradebookUnavailable(f"cannot open the gradebook at {shown}: {first}") from None
 
     def done(self, module: str) -> dict[str, str]:
         """``{student_id: digest}`` of the submissions already graded for ``module``."""
         with self.engine.connect() as conn:
             rows = conn.execute(
-                select(results_table.c.student_id, results_table.c.digest).where(results_table.c.module == module)
+                select(results_table.c.student_id, results_table.c.digest).where(
+                    results_table.c.module == module
+                )
             )
             return {r.student_id: r.digest for r in rows}
 
-    def save(self, row: Row) -> None:
+    def save(self, row: Row, cells: list[CellRow] = ()) -> None:
+        """The submission's row and its cells, in one transaction: the row marks it done."""
         values = dict(row.__dict__, graded_at=dt.datetime.now(dt.UTC).replace(tzinfo=None))
-        key = (results_table.c.student_id == row.student_id) & (results_table.c.module == row.module)
+        key = (results_table.c.student_id == row.student_id) & (
+            results_table.c.module == row.module
+        )
+        cell_key = (cells_table.c.student_id == row.student_id) & (
+            cells_table.c.module == row.module
+        )
         with self.engine.begin() as conn:
+            conn.execute(cells_table.delete().where(cell_key))
+            if cells:
+                conn.execute(cells_table.insert(), [dict(c.__dict__) for c in cells])
             conn.execute(results_table.delete().where(key))
             conn.execute(results_table.insert().values(**values))
+
+    def cells(self, module: str) -> list[CellRow]:
+        query = (
+            select(cells_table)
+            .where(cells_table.c.module == module)
+            .order_by(cells_table.c.student_id, cells_table.c.notebook)
+        )
+        with self.engine.connect() as conn:
+            return [
+                CellRow(
+                    r.student_id, r.module, r.notebook, r.grade_id, r.points, r.score, r.message
+                )
+                for r in conn.execute(query)
+            ]
 
     def rows(self, module: str | None = None) -> list[Row]:
         query = select(results_table).order_by(results_table.c.module, results_table.c.student_id)
@@ -134,7 +187,16 @@ class Records:
             query = query.where(results_table.c.module == module)
         with self.engine.connect() as conn:
             return [
-                Row(r.student_id, r.module, r.score, r.max_score, r.status, r.reason, r.digest, r.seconds)
+                Row(
+                    r.student_id,
+                    r.module,
+                    r.score,
+                    r.max_score,
+                    r.status,
+                    r.reason,
+                    r.digest,
+                    r.seconds,
+                )
                 for r in conn.execute(query)
             ]
 
@@ -178,10 +240,14 @@ class NbgraderBook:
         from alembic.script import ScriptDirectory
 
         # nbgrader's get_alembic_version() asks a subprocess (seconds); the scripts say it at once.
-        version = ScriptDirectory(os.path.join(os.path.dirname(nbgrader.__file__), "alembic")).get_current_head()
+        version = ScriptDirectory(
+            os.path.join(os.path.dirname(nbgrader.__file__), "alembic")
+        ).get_current_head()
         with gb.engine.begin() as conn:
             conn.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)"))
-            conn.execute(text("INSERT INTO alembic_version (version_num) VALUES (:v)"), {"v": version})
+            conn.execute(
+                text("INSERT INTO alembic_version (version_num) VALUES (:v)"), {"v": version}
+            )
 
     def ensure_module(self, module: str, cells_by_notebook: dict[str, dict[str, float]]) -> None:
         if module in self._known:
@@ -191,7 +257,9 @@ class NbgraderBook:
             name = notebook.removesuffix(".ipynb")
             self.gb.update_or_create_notebook(name, module)
             for grade_id, points in cells.items():
-                self.gb.update_or_create_grade_cell(grade_id, name, module, max_score=points, cell_type="code")
+                self.gb.update_or_create_grade_cell(
+                    grade_id, name, module, max_score=points, cell_type="code"
+                )
         self._known.add(module)
 
     def record(self, student: str, module: str, scores: dict[str, dict[str, float]]) -> None:

@@ -36,8 +36,11 @@ from typing import Any
 from nbformat import NotebookNode
 
 from autograder import authoring, wire
+from autograder.names import code_names, imports, top_level_names
 
-MAX_REPLY_CHARS = 64 * 1024 * 1024  # one answer from the kernel (text of the JSON); model state dicts are a few MB
+MAX_REPLY_CHARS = (
+    64 * 1024 * 1024
+)  # one answer from the kernel (text of the JSON); model state dicts are a few MB
 AGENT = "__import__('autograder.agent', fromlist=['dispatch'])"
 
 
@@ -76,7 +79,10 @@ def student_side(function: Any) -> Any:
     link = _CURRENT.link
     if link is None:
         return function
-    module, qualname = getattr(function, "__module__", None), getattr(function, "__qualname__", None)
+    module, qualname = (
+        getattr(function, "__module__", None),
+        getattr(function, "__qualname__", None),
+    )
     if not (isinstance(module, str) and isinstance(qualname, str)) or "<" in qualname:
         raise TypeError(f"{function!r} is not an importable function")
     tag = link.request({"op": "import", "module": module, "qualname": qualname}, raw_handle=True)
@@ -103,8 +109,10 @@ class Remote:
     def _ref(self) -> dict:
         return {"$h": self._tag["$h"]}
 
-    def _op(self, op: str, **fields: Any) -> Any:
-        return self._link.request({"op": op, "h": self._ref(), "keep": self._keep, **fields}, keep=self._keep)
+    def _op(self, op: str, args: list | None = None, **fields: Any) -> Any:
+        return self._link.request(
+            {"op": op, "h": self._ref(), "keep": self._keep, **fields}, keep=self._keep, args=args
+        )
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__") and name.endswith("__"):
@@ -112,16 +120,18 @@ class Remote:
         return self._op("getattr", name=name)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        self._op("setattr", name=name, value=self._link.send(value))
+        self._op("setattr", [value], name=name)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self._op("call", args=self._link.send(list(args)), kwargs=self._link.send(dict(kwargs)))
+        # The arguments cross as copies; what the student's code changes in them comes back
+        # and is applied to these very objects (call by value-result, see autograder.wire).
+        return self._op("call", [list(args), dict(kwargs)])
 
     def __getitem__(self, key: Any) -> Any:
-        return self._op("getitem", key=self._link.send(key))
+        return self._op("getitem", [key])
 
     def __setitem__(self, key: Any, value: Any) -> None:
-        self._op("setitem", key=self._link.send(key), value=self._link.send(value))
+        self._op("setitem", [key, value])
 
     def __iter__(self):
         tag = self._link.request({"op": "iter", "h": self._ref()}, raw_handle=True)
@@ -136,7 +146,7 @@ class Remote:
         return _exact(self._op("len"), int, "len()")
 
     def __contains__(self, item: Any) -> bool:
-        return _exact(self._op("contains", item=self._link.send(item)), bool, "in")
+        return _exact(self._op("contains", [item]), bool, "in")
 
     def __float__(self) -> float:
         return _exact(self._link.request({"op": "float", "h": self._ref()}), float, "float()")
@@ -167,7 +177,8 @@ class Remote:
     def __bool__(self) -> bool:
         raise TypeError(
             f"the grader does not take the truth value of a {self._tag.get('type', 'student')} object: "
-            "return plain data (a bool, a number, an array)")
+            "return plain data (a bool, a number, an array)"
+        )
 
     def __eq__(self, other: Any) -> bool:
         return self is other
@@ -192,7 +203,9 @@ def _exact(value: Any, kind: type, what: str) -> Any:
     if kind is float and type(value) is int:
         return float(value)
     if type(value) is not kind:
-        raise TypeError(f"{what} of a student object must give a {kind.__name__}, got {type(value).__name__}")
+        raise TypeError(
+            f"{what} of a student object must give a {kind.__name__}, got {type(value).__name__}"
+        )
     return value
 
 
@@ -200,26 +213,47 @@ def _exact(value: Any, kind: type, what: str) -> Any:
 
 
 class Link:
-    """Requests from the judge's thread to the student's kernel, over the kernel's own
-    protocol (``user_expressions`` of a silent execute request), on the grader's event loop."""
+    """Requests from the judge's thread to the student's kernel, as messages on a Jupyter comm
+    (opened on the kernel's agent, see :mod:`autograder.agent`), on the grader's event loop.
 
-    def __init__(self, client, loop: asyncio.AbstractEventLoop, deadline: float):
+    A comm message costs the kernel no cell execution (no input transformers, no hooks, no
+    result formatting), and its answer comes back on IOPub, which nbclient leaves alone between
+    cells."""
+
+    def __init__(
+        self, client, loop: asyncio.AbstractEventLoop, deadline: float, comm_id: str | None = None
+    ):
         self.client, self.loop, self.deadline = client, loop, deadline
+        self.comm_id = comm_id or getattr(client, "judge_comm", None)
         self.closed = False
         self.calls = 0
 
     # judge thread side
-    def request(self, req: dict, keep: bool = False, raw_handle: bool = False, raw: bool = False) -> Any:
+    def request(
+        self,
+        req: dict,
+        keep: bool = False,
+        raw_handle: bool = False,
+        raw: bool = False,
+        args: list | None = None,
+    ) -> Any:
         if self.closed:
             raise TimeoutError("the test ran past its time limit")
         self.calls += 1
+        sent: list[Any] = []
+        if args is not None:
+            encoder = wire.Encoder(self._name_proxy, allow_pickle=True)
+            req = {**req, "a": encoder(args)}
+            sent = encoder.objects
         text = json.dumps(req, allow_nan=False, separators=(",", ":"))
         future = asyncio.run_coroutine_threadsafe(self._rpc(text), self.loop)
         answer = future.result()
         try:
             reply = json.loads(answer)
         except (ValueError, RecursionError):
-            raise GraderError("the student's kernel answered the grader with something that is not JSON") from None
+            raise GraderError(
+                "the student's kernel answered the grader with something that is not JSON"
+            ) from None
         if not isinstance(reply, dict):
             raise GraderError("the student's kernel answered the grader with a malformed reply")
         if "err" in reply:
@@ -233,14 +267,56 @@ class Link:
             if not (isinstance(value, dict) and isinstance(value.get("$h"), int)):
                 raise GraderError("the student's kernel did not return an object reference")
             return _clean_tag(value)
-        return value if raw else self.decode(value, keep)
+        if raw:
+            return value
+        decoder = self.decoder(keep, sent)
+        result = self._decode(decoder, value)
+        self._write_back(decoder, reply.get("back", []), sent)
+        return result
+
+    def decoder(self, keep: bool = False, sent: list[Any] | None = None) -> wire.Decoder:
+        return wire.Decoder(
+            lambda tag: Remote(self, _clean_tag(tag), keep),
+            trusted=False,
+            modules=_judge_module,
+            sent=sent,
+        )
+
+    def _decode(self, decoder: wire.Decoder, value: Any) -> Any:
+        try:
+            return decoder(value)
+        except (wire.WireError, RecursionError, ValueError, TypeError, KeyError) as error:
+            raise GraderError(
+                f"the student's kernel sent data the grader cannot read: {error}"
+            ) from None
 
     def decode(self, value: Any, keep: bool = False) -> Any:
-        try:
-            return wire.decode(value, lambda tag: Remote(self, _clean_tag(tag), keep), trusted=False,
-                               modules=_judge_module)
-        except (wire.WireError, RecursionError, ValueError, TypeError, KeyError) as error:
-            raise GraderError(f"the student's kernel sent data the grader cannot read: {error}") from None
+        return self._decode(self.decoder(keep), value)
+
+    def _write_back(self, decoder: wire.Decoder, back: Any, sent: list[Any]) -> None:
+        """Apply what the student's code did to the arguments it was given (value-result)."""
+        if not isinstance(back, list):
+            raise GraderError("the student's kernel answered the grader with a malformed reply")
+        done: set[int] = set()
+        for entry in back:
+            if not (
+                isinstance(entry, list)
+                and len(entry) == 2
+                and type(entry[0]) is int
+                and 0 <= entry[0] < len(sent)
+                and entry[0] not in done
+            ):
+                raise GraderError(
+                    "the student's kernel reported changes to arguments it was not given"
+                )
+            done.add(entry[0])
+            new = self._decode(decoder, entry[1])
+            try:
+                wire.merge(sent[entry[0]], new)
+            except wire.WireError as error:
+                raise GraderError(
+                    f"the student's kernel sent data the grader cannot read: {error}"
+                ) from None
 
     def lookup(self, names: list[str]) -> dict[str, Any]:
         """The student's values of ``names`` (absent names are left out)."""
@@ -250,55 +326,60 @@ class Link:
         if not isinstance(pairs, list):
             raise GraderError("the student's kernel answered a name lookup with a malformed reply")
         found: dict[str, Any] = {}
+        decoder = self.decoder()
         for pair in pairs:
             if not (isinstance(pair, list) and len(pair) == 2 and pair[0] in names):
-                raise GraderError("the student's kernel answered a name lookup with a malformed reply")
-            found[pair[0]] = self.decode(pair[1])
+                raise GraderError(
+                    "the student's kernel answered a name lookup with a malformed reply"
+                )
+            found[pair[0]] = self._decode(decoder, pair[1])
         return found
 
-    def send(self, value: Any) -> Any:
-        def handle(obj: Any) -> dict:
-            if isinstance(obj, Remote):
-                if obj._link is not self:
-                    raise TypeError("a proxy from another notebook")
-                return obj._ref()
-            raise TypeError(f"the grader cannot pass a {type(obj).__name__} to the student's code")
+    def _name_proxy(self, obj: Any) -> dict:
+        if isinstance(obj, Remote):
+            if obj._link is not self:
+                raise TypeError("a proxy from another notebook")
+            return obj._ref()
+        raise TypeError(f"the grader cannot pass a {type(obj).__name__} to the student's code")
 
-        return wire.encode(value, handle, allow_pickle=True)
+    def send(self, value: Any) -> Any:
+        return wire.Encoder(self._name_proxy, allow_pickle=True)(value)
 
     # event loop side
     async def _rpc(self, text: str) -> str:
         kc = self.client.kc
-        expr = f"{AGENT}.dispatch({text!r})"
-        msg_id = kc.execute("", silent=True, store_history=False, user_expressions={"r": expr}, allow_stdin=False)
+        if self.comm_id is None:
+            raise GraderError("the grader could not reach the student's kernel (no channel)")
+        msg = kc.session.msg("comm_msg", {"comm_id": self.comm_id, "data": {"q": text}})
+        kc.shell_channel.send(msg)
+        msg_id = msg["header"]["msg_id"]
         while True:
             left = self.deadline - time.monotonic()
             if left <= 0 or self.closed:
-                raise TimeoutError("the test ran past its time limit waiting for the student's code")
+                raise TimeoutError(
+                    "the test ran past its time limit waiting for the student's code"
+                )
             try:
-                msg = await kc.shell_channel.get_msg(timeout=min(1.0, left))
+                reply = await kc.iopub_channel.get_msg(timeout=min(1.0, left))
             except Exception:  # queue.Empty: check the kernel is still there
                 if not await alive(self.client):
                     raise GraderError("the student's kernel died") from None
                 continue
-            if msg.get("parent_header", {}).get("msg_id") == msg_id:
+            if reply.get("parent_header", {}).get("msg_id") != msg_id:
+                continue
+            kind = reply.get("msg_type")
+            content = reply.get("content") or {}
+            if kind == "comm_msg" and content.get("comm_id") == self.comm_id:
                 break
-        content = msg.get("content", {})
-        result = (content.get("user_expressions") or {}).get("r") or {}
-        if content.get("status") != "ok" or result.get("status") != "ok":
-            ename = result.get("ename") or content.get("ename") or "error"
-            if ename == "KeyboardInterrupt":
-                raise TimeoutError("the test ran past its time limit")
-            raise GraderError(f"the student's kernel could not run the grader's request ({ename})")
-        text_plain = (result.get("data") or {}).get("text/plain")
-        if not isinstance(text_plain, str) or len(text_plain) > MAX_REPLY_CHARS:
+            if kind == "status" and content.get("execution_state") == "idle":
+                raise GraderError(
+                    "the student's kernel did not answer the grader (its channel was replaced)"
+                )
+        answer = (content.get("data") or {}).get("r")
+        if not isinstance(answer, str) or len(answer) > MAX_REPLY_CHARS:
             raise GraderError("the student's kernel sent an answer that is missing or too large")
-        try:
-            answer = ast.literal_eval(text_plain)
-        except (ValueError, SyntaxError, MemoryError, RecursionError):
-            answer = None
-        if not isinstance(answer, str):
-            raise GraderError("the student's kernel answered the grader with something other than text")
+        if answer.startswith('{"err":["KeyboardInterrupt"'):
+            raise TimeoutError("the test ran past its time limit")
         return answer
 
 
@@ -327,9 +408,18 @@ def _judge_module(name: str) -> types.ModuleType:
 
 
 _SAFE_EXCEPTIONS = {
-    name for name in dir(builtins)
-    if isinstance(getattr(builtins, name), type) and issubclass(getattr(builtins, name), Exception)
-    and name not in ("StopIteration", "StopAsyncIteration", "GeneratorExit", "SystemExit", "KeyboardInterrupt")
+    name
+    for name in dir(builtins)
+    if isinstance(getattr(builtins, name), type)
+    and issubclass(getattr(builtins, name), Exception)
+    and name
+    not in (
+        "StopIteration",
+        "StopAsyncIteration",
+        "GeneratorExit",
+        "SystemExit",
+        "KeyboardInterrupt",
+    )
 }
 
 
@@ -347,109 +437,24 @@ def _student_exception(err: Any) -> BaseException:
 # --- the judge ---------------------------------------------------------------------------------
 
 
-def _top_level_names(source: str) -> set[str]:
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return set()
-    names: set[str] = set()
-    for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.add(node.name)
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            continue
-        else:
-            for sub in ast.walk(node):
-                if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
-                    names.add(sub.id)
-    return names
-
-
-def _imports(source: str) -> list[ast.stmt]:
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return []
-    return [node for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
-
-
-def kernel_imports(nb: NotebookNode) -> list[str]:
-    """The modules a notebook's own code cells import (``import a.b`` and ``from a.b import c``
-    give ``a.b``), in order; test cells are left out: they run in the judge."""
-    found: list[str] = []
-    for cell in nb.cells:
-        if cell.get("cell_type") != "code" or authoring.is_test(cell):
-            continue
-        for node in _imports(cell.source):
-            if isinstance(node, ast.Import):
-                found += [a.name for a in node.names]
-            elif node.level == 0 and node.module:
-                found.append(node.module)
-    return list(dict.fromkeys(found))
-
-
-def _code_names(code: types.CodeType) -> set[str]:
-    names = set(code.co_names)
-    for const in code.co_consts:
-        if isinstance(const, types.CodeType):
-            names |= _code_names(const)
-    return names
-
-
-def unseen_names(nb: NotebookNode) -> dict[str, list[str]]:
-    """Names each test cell reads that the judge cannot give it: not bound in the cell, not a
-    builtin, not imported by the notebook and not defined by an exercise (a variable set by an
-    ordinary cell, say). ``{grade_id: [names]}``; checked by ``authoring.validate``."""
-    exercise_names: set[str] = set()
-    imported: set[str] = set()
-    for cell in nb.cells:
-        if cell.get("cell_type") != "code" or authoring.is_test(cell):
-            continue
-        for node in _imports(cell.source):
-            imported |= {(a.asname or a.name).split(".")[0] for a in node.names}
-        if authoring.is_solution(cell):
-            exercise_names |= _top_level_names(cell.source)
-    found: dict[str, list[str]] = {}
-    for cell in nb.cells:
-        if not authoring.is_test(cell):
-            continue
-        try:
-            tree = ast.parse(cell.source)
-        except SyntaxError:
-            continue
-        bound: set[str] = set()
-        loads: set[str] = set()
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Name):
-                (loads if isinstance(node.ctx, ast.Load) else bound).add(node.id)
-            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                bound.add(node.name)
-            elif isinstance(node, (ast.Import, ast.ImportFrom)):
-                bound |= {(a.asname or a.name).split(".")[0] for a in node.names}
-            elif isinstance(node, ast.arg):
-                bound.add(node.arg)
-            elif isinstance(node, ast.ExceptHandler) and node.name:
-                bound.add(node.name)
-        missing = sorted(loads - bound - set(dir(builtins)) - exercise_names - imported)
-        if missing:
-            found[authoring.nbgrader_meta(cell).get("grade_id")] = missing
-    return found
-
-
 class Judge:
     """Runs the graded test cells of one notebook against one student's kernel."""
 
     def __init__(self, source: NotebookNode):
         self.exercise_names: set[str] = set()
         # The instructor's test cells, by grade id: the only code the judge ever runs.
-        self.tests = {authoring.nbgrader_meta(c).get("grade_id"): c.source for c in source.cells if authoring.is_test(c)}
+        self.tests = {
+            authoring.nbgrader_meta(c).get("grade_id"): c.source
+            for c in source.cells
+            if authoring.is_test(c)
+        }
         statements: list[ast.stmt] = []
         for cell in source.cells:
             if cell.get("cell_type") != "code" or authoring.is_test(cell):
                 continue
-            statements += _imports(cell.source)
+            statements += imports(cell.source)
             if authoring.is_solution(cell):
-                self.exercise_names |= _top_level_names(cell.source)
+                self.exercise_names |= top_level_names(cell.source)
         self.ns: dict[str, Any] = {"__name__": "__judge__", "__builtins__": builtins}
         self.import_error: str | None = None
         for statement in statements:  # the instructor's imports, in the judge's own interpreter
@@ -473,7 +478,7 @@ class Judge:
         with self.busy:
             try:
                 code = compile(source, "<test cell>", "exec")
-                wanted = sorted(_code_names(code) & self.exercise_names)
+                wanted = sorted(code_names(code) & self.exercise_names)
                 found = link.lookup(wanted)
                 for name in wanted:
                     if name in found:
@@ -511,4 +516,9 @@ def _seed() -> None:
 def _error(error: BaseException) -> dict:
     ename = type(error).__name__
     evalue = str(error)[:2000]
-    return {"output_type": "error", "ename": ename, "evalue": evalue, "traceback": [f"{ename}: {evalue}"]}
+    return {
+        "output_type": "error",
+        "ename": ename,
+        "evalue": evalue,
+        "traceback": [f"{ename}: {evalue}"],
+    }

@@ -48,14 +48,18 @@ def merge(student: NotebookNode, source: NotebookNode) -> Merged:
             continue  # replaced by the instructor's version below
         if gid and authoring.is_solution(cell):
             if gid in seen_solutions:
-                notes.append(f"exercise cell {gid!r} appears more than once; the first copy is graded")
+                notes.append(
+                    f"exercise cell {gid!r} appears more than once; the first copy is graded"
+                )
                 continue
             seen_solutions.add(gid)
         cell = nbformat.from_dict(cell)
         if authoring.is_test(cell):  # a student's cell posing as a test: an ordinary cell
             cell.metadata["nbgrader"]["grade"] = False
             cell.metadata["nbgrader"].pop("points", None)
-            notes.append(f"cell {gid!r} claims to be a graded test but is not one of the instructor's: not graded")
+            notes.append(
+                f"cell {gid!r} claims to be a graded test but is not one of the instructor's: not graded"
+            )
         kept.append(cell)
 
     missing_answers = [
@@ -82,5 +86,7 @@ def merge(student: NotebookNode, source: NotebookNode) -> Merged:
             out.extend(tests)  # the exercise is gone: its tests still run (and fail) at the end
     nb = nbformat.from_dict(student)
     nb.cells = out
-    nb.metadata["kernelspec"] = dict(source.metadata.get("kernelspec", {})) or nb.metadata.get("kernelspec", {})
+    nb.metadata["kernelspec"] = dict(source.metadata.get("kernelspec", {})) or nb.metadata.get(
+        "kernelspec", {}
+    )
     return Merged(nb, notes)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import platformdirs
@@ -30,6 +31,33 @@ def home() -> Path:
     return base
 
 
+@dataclass(frozen=True)
+class Roots:
+    """Where a course's modules live: the instructor's ``solutions/`` (source notebooks with
+    the hidden tests) and the released ``course/``. The repository's own by default; a batch may
+    grade against another copy (an instructor's private tests, or the files a Dask worker was
+    sent)."""
+
+    solutions: Path = SOLUTIONS
+    course: Path = COURSE
+
+    def modules(self) -> list[str]:
+        return modules(self.solutions)
+
+    def resolve(self, name: str) -> str:
+        return resolve_module(name, self.solutions)
+
+    def notebooks(self, module: str) -> list[str]:
+        """Notebook file names of a module, in order."""
+        return sorted(p.name for p in (self.solutions / module).glob("*.ipynb"))
+
+    def source(self, module: str, notebook: str) -> Path:
+        return self.solutions / module / notebook
+
+    def released(self, module: str) -> Path:
+        return self.course / module
+
+
 def modules(root: Path = SOLUTIONS) -> list[str]:
     """Module ids (folder names such as ``00-getting-started``), in order."""
     if not root.is_dir():
@@ -37,24 +65,26 @@ def modules(root: Path = SOLUTIONS) -> list[str]:
     return sorted(p.name for p in root.iterdir() if p.is_dir() and MODULE_PATTERN.match(p.name))
 
 
-def resolve_module(name: str) -> str:
+def resolve_module(name: str, root: Path = SOLUTIONS) -> str:
     """Accept ``00-getting-started``, ``00`` or ``getting-started``; return the module id."""
-    known = modules()
+    from autograder.errors import UnknownModule
+
+    known = modules(root)
     if name in known:
         return name
     matches = [m for m in known if m.split("-", 1)[0] == name or m.split("-", 1)[1] == name]
     if len(matches) == 1:
         return matches[0]
-    raise KeyError(f"unknown module {name!r}; modules are: {', '.join(known) or 'none'}")
+    raise UnknownModule(f"unknown module {name!r}; modules are: {', '.join(known) or 'none'}")
 
 
 def source_notebook(module: str, notebook: str) -> Path:
-    return SOLUTIONS / module / notebook
+    return Roots().source(module, notebook)
 
 
 def module_notebooks(module: str) -> list[str]:
     """Notebook file names of a module, in order."""
-    return sorted(p.name for p in (SOLUTIONS / module).glob("*.ipynb"))
+    return Roots().notebooks(module)
 
 
 def ensure_tools_on_path() -> None:

@@ -48,7 +48,15 @@ def record(attempt: Attempt, path: Path | None = None) -> None:
     with _connect(path) as conn:
         conn.execute(
             "INSERT INTO attempts (module, notebook, score, max_score, status, path, at) VALUES (?,?,?,?,?,?,?)",
-            (attempt.module, attempt.notebook, attempt.score, attempt.max_score, attempt.status, attempt.path, attempt.at),
+            (
+                attempt.module,
+                attempt.notebook,
+                attempt.score,
+                attempt.max_score,
+                attempt.status,
+                attempt.path,
+                attempt.at,
+            ),
         )
 
 
@@ -82,7 +90,9 @@ def summary(path: Path | None = None) -> list[ModuleProgress]:
     out = []
     for module in paths.modules():
         notebooks = paths.module_notebooks(module)
-        max_score = sum(sum(authoring.test_points(load_source(module, n)).values()) for n in notebooks)
+        max_score = sum(
+            sum(authoring.test_points(load_source(module, n)).values()) for n in notebooks
+        )
         mine = [a for a in history if a.module == module]
         best_per_nb = {}
         for a in mine:

@@ -22,7 +22,9 @@ class ReleaseError(RuntimeError):
     pass
 
 
-def _generate(module: str, release_dir: Path, scratch: Path) -> None:
+def _generate(
+    module: str, release_dir: Path, scratch: Path, solutions: Path = paths.SOLUTIONS
+) -> None:
     from nbgrader.apps import NbGraderAPI
     from traitlets.config import Config
 
@@ -30,7 +32,7 @@ def _generate(module: str, release_dir: Path, scratch: Path) -> None:
     config = Config()
     config.CourseDirectory.root = str(paths.REPO)
     config.CourseDirectory.course_id = paths.COURSE_ID
-    config.CourseDirectory.source_directory = str(paths.SOLUTIONS)
+    config.CourseDirectory.source_directory = str(solutions)
     config.CourseDirectory.release_directory = str(release_dir)
     config.CourseDirectory.db_url = f"sqlite:///{scratch / 'release-gradebook.db'}"
     config.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", ".DS_Store"]
@@ -45,7 +47,7 @@ def _generate(module: str, release_dir: Path, scratch: Path) -> None:
         raise ReleaseError(f"nbgrader could not release {module}:\n{log.strip()}")
 
 
-def _refuse_malformed(modules: list[str]) -> None:
+def _refuse_malformed(modules: list[str], solutions: Path = paths.SOLUTIONS) -> None:
     """Release nothing from a solution notebook that breaks the authoring rules (a test cell the
     judge could not run, an exercise without tests...)."""
     import nbformat
@@ -54,25 +56,36 @@ def _refuse_malformed(modules: list[str]) -> None:
 
     problems = []
     for module in modules:
-        for notebook in sorted((paths.SOLUTIONS / module).glob("*.ipynb")):
+        for notebook in sorted((solutions / module).glob("*.ipynb")):
             for problem in authoring.validate(nbformat.read(str(notebook), as_version=4)):
                 problems.append(f"{module}/{notebook.name}: {problem}")
     if problems:
-        raise ReleaseError("the solution notebooks break the authoring rules:\n" + "\n".join(problems))
+        raise ReleaseError(
+            "the solution notebooks break the authoring rules:\n" + "\n".join(problems)
+        )
 
 
-def release(modules: list[str] | None = None, *, course_dir: Path = paths.COURSE) -> list[str]:
+def release(
+    modules: list[str] | None = None,
+    *,
+    course_dir: Path = paths.COURSE,
+    solutions: Path = paths.SOLUTIONS,
+) -> list[str]:
     """Regenerate ``course/<module>/`` for each module (all when ``modules`` is empty).
 
     Returns the module ids released.
     """
-    chosen = [paths.resolve_module(m) for m in modules] if modules else paths.modules()
-    _refuse_malformed(chosen)
+    chosen = (
+        [paths.resolve_module(m, solutions) for m in modules]
+        if modules
+        else paths.modules(solutions)
+    )
+    _refuse_malformed(chosen, solutions)
     with tempfile.TemporaryDirectory(prefix="autograder-release-") as tmp:
         tmp_path = Path(tmp)
         for module in chosen:
             staging = tmp_path / "out"
-            _generate(module, staging, tmp_path)
+            _generate(module, staging, tmp_path, solutions)
             target = course_dir / module
             if target.exists():
                 shutil.rmtree(target)
@@ -104,7 +117,11 @@ class Staleness:
 def _compare(fresh: Path, current: Path, prefix: str, out: Staleness) -> None:
     fresh_files = {p.relative_to(fresh) for p in fresh.rglob("*") if p.is_file()}
     current_files = (
-        {p.relative_to(current) for p in current.rglob("*") if p.is_file() and "__pycache__" not in p.parts and ".ipynb_checkpoints" not in p.parts}
+        {
+            p.relative_to(current)
+            for p in current.rglob("*")
+            if p.is_file() and "__pycache__" not in p.parts and ".ipynb_checkpoints" not in p.parts
+        }
         if current.exists()
         else set()
     )

@@ -5,9 +5,12 @@ Every grading kernel runs
 * inside bubblewrap (``bwrap``) with no network, no view of the host's processes, a read-only view
   of the system (``/usr``, ``/etc``) and of the Python environment, and from the repository only
   ``course/``, ``datasets/`` and ``autograder/`` (read-only: the kernel imports them). ``solutions/``,
-  the tests, the gradebook, the user's home and other submissions are not there. The one writable
-  place is the kernel's own folder in this process's *sandbox root* (working directory, home,
-  sockets), plus a ``/tmp`` that is emptied of its files when it ends;
+  the tests, the gradebook, the user's home and other submissions are not there. Everything a
+  kernel can write (its working directory, home and ``/tmp``) lives in a ``/tmp`` that is a tmpfs
+  of ``disk`` bytes (2 GiB by default, ``--disk``): past it a write fails with "no space left", the
+  grader stops the notebook with status ``disk_full``, and the machine's own disk is never touched.
+  The grader reaches the kernel through sockets in the kernel's folder of this process's *sandbox
+  root*, which the kernel can no longer write to once it has started;
 * under rlimits on address space (4 GiB by default), processes, open files, file size and core
   dumps;
 * when the grader runs as root, as a user id of its own (no other kernel can read its folder, the
@@ -26,23 +29,22 @@ turns bubblewrap off (for debugging), ``AUTOGRADER_SANDBOX=required`` requires i
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from autograder.errors import SandboxUnavailable
+
 GiB = 1 << 30
-# Inherited by the worker processes of a batch: the warning is printed once, by the main process.
-_WARNED_ENV = "AUTOGRADER_SANDBOX_WARNED"
+
+__all__ = ["SandboxConfig", "SandboxUnavailable", "decide", "new_box"]
 
 
-class SandboxUnavailable(RuntimeError):
-    """``--require-sandbox`` was given and bubblewrap cannot be used here."""
-
-
-@dataclass
+@dataclass(frozen=True)
 class SandboxConfig:
     """How a grading kernel is confined."""
 
@@ -52,19 +54,27 @@ class SandboxConfig:
     processes: int = 256  # RLIMIT_NPROC (processes and threads of the kernel's user id)
     open_files: int = 1024  # RLIMIT_NOFILE
     file_size: int = 1 * GiB  # RLIMIT_FSIZE, bytes one file may grow to
+    disk: int = 2 * GiB  # bytes a kernel may write in all (its tmpfs; watched without bubblewrap)
+    bwrap: bool | None = None  # decided (see resolved()): kernels run in bubblewrap
 
     @classmethod
-    def from_env(cls) -> SandboxConfig:
-        mode = os.environ.get("AUTOGRADER_SANDBOX", "1").strip().lower()
-        config = cls(enabled=mode not in ("0", "off", "false", "no"), required=mode == "required")
-        if os.environ.get("AUTOGRADER_MEMORY"):
-            config.memory = parse_size(os.environ["AUTOGRADER_MEMORY"])
-        return config
+    def from_env(cls, environ: dict[str, str] | None = None) -> SandboxConfig:
+        """``AUTOGRADER_SANDBOX`` (1, 0 or required), ``AUTOGRADER_MEMORY``, ``AUTOGRADER_DISK``."""
+        env = os.environ if environ is None else environ
+        mode = env.get("AUTOGRADER_SANDBOX", "1").strip().lower()
+        return cls(
+            enabled=mode not in ("0", "off", "false", "no"),
+            required=mode == "required",
+            memory=parse_size(env["AUTOGRADER_MEMORY"])
+            if env.get("AUTOGRADER_MEMORY")
+            else 4 * GiB,
+            disk=parse_size(env["AUTOGRADER_DISK"]) if env.get("AUTOGRADER_DISK") else 2 * GiB,
+        )
 
-    def to_env(self) -> dict[str, str]:
-        """The environment that makes :meth:`from_env` return this configuration (for workers)."""
-        mode = "required" if self.required else ("1" if self.enabled else "0")
-        return {"AUTOGRADER_SANDBOX": mode, "AUTOGRADER_MEMORY": str(self.memory)}
+    def resolved(self) -> SandboxConfig:
+        """This configuration with bubblewrap decided (see :func:`decide`), once, where grading
+        starts: workers and kernels then take the decision as it is."""
+        return self if self.bwrap is not None else replace(self, bwrap=decide(self))
 
 
 def parse_size(text: str | int) -> int:
@@ -90,7 +100,9 @@ _AVAILABLE: dict[str, tuple[bool, str]] = {}
 def bwrap_path() -> str | None:
     import shutil
 
-    return shutil.which("bwrap") or next((p for p in ("/usr/bin/bwrap", "/bin/bwrap") if os.access(p, os.X_OK)), None)
+    return shutil.which("bwrap") or next(
+        (p for p in ("/usr/bin/bwrap", "/bin/bwrap") if os.access(p, os.X_OK)), None
+    )
 
 
 def bwrap_available() -> bool:
@@ -108,9 +120,16 @@ def _check() -> tuple[bool, str]:
         result = (False, "bubblewrap (bwrap) is not installed")
     else:
         try:
-            done = subprocess.run([exe, *view_args(None), "--", "/bin/sh", "-c", "exit 0"],
-                                  capture_output=True, text=True, timeout=30)
-            result = (done.returncode == 0, (done.stderr.strip() or f"exit status {done.returncode}"))
+            done = subprocess.run(
+                [exe, *view_args(None), "--", "/bin/sh", "-c", "exit 0"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+            )
+            result = (
+                done.returncode == 0,
+                (done.stderr.strip() or f"exit status {done.returncode}"),
+            )
         except (OSError, subprocess.SubprocessError) as error:
             result = (False, str(error))
         if not result[0]:
@@ -133,15 +152,21 @@ def decide(config: SandboxConfig) -> bool:
             f"the grading sandbox is required (--require-sandbox) but {why}; install bubblewrap "
             f"(Debian/Ubuntu: apt-get install bubblewrap) or allow user namespaces"
         )
-    if not os.environ.get(_WARNED_ENV):
-        os.environ[_WARNED_ENV] = "1"
-        message = (f"warning: grading WITHOUT the sandbox: {why}. Submissions can read your files and use "
-                   f"the network; only resource limits apply. Use --require-sandbox to make this an error.")
-        import logging
-
-        print(message, file=sys.stderr, flush=True)  # once per batch, whatever the logging setup
-        logging.getLogger("autograder.sandbox").info(message)
+    _warn_unsandboxed(why)
     return False
+
+
+@functools.cache
+def _warn_unsandboxed(why: str) -> None:
+    """Once per process (workers get the decision made, and never warn again)."""
+    import logging
+
+    message = (
+        f"warning: grading WITHOUT the sandbox: {why}. Submissions can read your files and use "
+        f"the network; only resource limits apply. Use --require-sandbox to make this an error."
+    )
+    print(message, file=sys.stderr, flush=True)  # whatever the logging setup
+    logging.getLogger("autograder.sandbox").info(message)
 
 
 # --- the view ---------------------------------------------------------------------------------
@@ -152,19 +177,35 @@ def repo() -> Path:
 
 
 def python_roots() -> list[Path]:
-    """Folders the Python environment needs: prefixes and the sys.path entries outside the repo."""
-    roots = []
-    for item in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
-                 os.path.dirname(os.path.realpath(sys.executable)), *sys.path):
+    """Folders the Python environment needs: its prefixes, and the ``sys.path`` entries that are
+    installed packages (site-packages, zip files, folders inside a prefix). The folder of the
+    script that runs the grader is not one of them: a script in /tmp or in a home folder would
+    otherwise show that whole folder to every kernel."""
+    prefixes = [
+        Path(os.path.realpath(p))
+        for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix)
+    ]
+    roots = [*prefixes, Path(os.path.dirname(os.path.realpath(sys.executable)))]
+    for item in sys.path:
         if not item or not os.path.isabs(item) or not os.path.exists(item):
             continue
         path = Path(os.path.realpath(item))
         if path.is_file():
             path = path.parent
-        if path == repo() or (repo() in path.parents and Path(os.path.realpath(sys.prefix)) not in (path, *path.parents)):
-            continue  # the repository itself: only what view_args names
-        roots.append(path)
-    return _outermost(roots)
+        installed = path.name in ("site-packages", "dist-packages") or any(
+            p in (path, *path.parents) for p in prefixes
+        )
+        if installed:
+            roots.append(path)
+    repo_root = repo()
+    return _outermost(
+        [
+            r
+            for r in roots
+            if r != repo_root
+            and not (repo_root in r.parents and not any(p in (r, *r.parents) for p in prefixes))
+        ]
+    )
 
 
 def _outermost(items: list[Path]) -> list[Path]:
@@ -175,15 +216,60 @@ def _outermost(items: list[Path]) -> list[Path]:
     return out
 
 
-def view_args(root: Path | None, *, privileged: bool | None = None) -> list[str]:
+SHM_MAX = 256 << 20  # /dev/shm: enough for PyTorch's shared tensors, counted in the disk budget
+
+
+def _size_supported() -> bool:
+    """bubblewrap 0.6 and later size a tmpfs (``--size``)."""
+    if "size" not in _AVAILABLE:
+        import subprocess
+
+        exe = bwrap_path()
+        try:
+            probe = [
+                exe,
+                *view_args(None, sized=False),
+                "--size",
+                "1048576",
+                "--tmpfs",
+                "/tmp",
+                "--",
+                "/bin/sh",
+                "-c",
+                "exit 0",
+            ]
+            done = subprocess.run(probe, capture_output=True, timeout=30) if exe else None
+            _AVAILABLE["size"] = (done is not None and done.returncode == 0, "")
+        except (OSError, subprocess.SubprocessError):
+            _AVAILABLE["size"] = (False, "")
+    return _AVAILABLE["size"][0]
+
+
+def view_args(
+    root: Path | None,
+    *,
+    privileged: bool | None = None,
+    disk: int | None = None,
+    sized: bool = True,
+) -> list[str]:
     """bubblewrap's arguments: what a kernel sees. ``root`` (the sandbox root) is the only
-    writable folder shared with the grader."""
+    folder shared with the grader; ``disk``: the size of the tmpfs everything a kernel writes
+    goes to."""
     privileged = os.geteuid() == 0 if privileged is None else privileged
     args = ["--die-with-parent"]
     if privileged:
         # No user namespace: the zygote keeps only what it needs to give each kernel its own uid.
-        args += ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
-                 "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+        args += [
+            "--unshare-ipc",
+            "--unshare-pid",
+            "--unshare-net",
+            "--unshare-uts",
+            "--unshare-cgroup-try",
+            "--cap-add",
+            "CAP_SETUID",
+            "--cap-add",
+            "CAP_SETGID",
+        ]
     else:
         args += ["--unshare-all"]
     for name in ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "etc"):
@@ -192,12 +278,32 @@ def view_args(root: Path | None, *, privileged: bool | None = None) -> list[str]
             args += ["--symlink", os.readlink(path), str(path)]
         elif path.is_dir():
             args += ["--ro-bind", str(path), str(path)]
-    args += ["--proc", "/proc", "--dev", "/dev", "--perms", "01777", "--tmpfs", "/dev/shm",
-             "--perms", "01777", "--tmpfs", "/tmp"]
+    size_tmp = size_shm = []
+    if disk and sized and _size_supported():
+        size_tmp, size_shm = ["--size", str(int(disk))], ["--size", str(int(min(disk, SHM_MAX)))]
+    args += [
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        *size_shm,
+        "--perms",
+        "01777",
+        "--tmpfs",
+        "/dev/shm",
+        *size_tmp,
+        "--perms",
+        "01777",
+        "--tmpfs",
+        "/tmp",
+    ]
     made = {Path("/"), Path("/tmp"), Path("/dev"), Path("/proc")}
     ro = [*python_roots(), *(repo() / n for n in ("course", "datasets", "autograder"))]
-    binds = [("--ro-bind", p) for p in _outermost([p for p in ro if p.exists()])
-             if not str(p).startswith(("/usr/", "/etc/")) and str(p) not in ("/usr", "/etc")]
+    binds = [
+        ("--ro-bind", p)
+        for p in _outermost([p for p in ro if p.exists()])
+        if not str(p).startswith(("/usr/", "/etc/")) and str(p) not in ("/usr", "/etc")
+    ]
     if root is not None:
         binds.append(("--bind", Path(root)))
     for how, path in binds:
@@ -210,10 +316,10 @@ def view_args(root: Path | None, *, privileged: bool | None = None) -> list[str]
     return [*args, "--chdir", "/"]  # the kernel changes to its folder once it is its user
 
 
-def command(root: Path | None) -> list[str]:
+def command(root: Path | None, disk: int | None = None) -> list[str]:
     exe = bwrap_path()
     assert exe is not None
-    return [exe, *view_args(root)]
+    return [exe, *view_args(root, disk=disk)]
 
 
 # --- a sandbox root per process, a folder and a user id per kernel ----------------------------
@@ -233,6 +339,7 @@ def sandbox_root() -> Path:
         root = Path(tempfile.mkdtemp(prefix="autograder-sandbox-"))
         root.chmod(0o711)  # kernels may pass through, not list it
         _ROOT[pid] = root
+
         def remove() -> None:
             if os.getpid() == pid:
                 shutil.rmtree(root, ignore_errors=True)
@@ -240,7 +347,9 @@ def sandbox_root() -> Path:
         atexit.register(remove)
         from multiprocessing import util
 
-        util.Finalize(None, remove, exitpriority=10)  # worker processes skip atexit; after the pool (100)
+        util.Finalize(
+            None, remove, exitpriority=10
+        )  # worker processes skip atexit; after the pool (100)
     return _ROOT[pid]
 
 
@@ -251,7 +360,9 @@ def _uid_range() -> tuple[int, int]:
     except OSError:
         ranges = [(0, 0, 1 << 32)]
     start, _, size = max(ranges, key=lambda r: r[2])
-    low = max(start, 100_000 if size > 1 << 20 else start + 10_000 if size > 20_000 else start + size // 2)
+    low = max(
+        start, 100_000 if size > 1 << 20 else start + 10_000 if size > 20_000 else start + size // 2
+    )
     return low, start + size - low - 1
 
 
@@ -264,9 +375,17 @@ def allocate_uid() -> int:
     return base + (os.getpid() * 64 + _COUNTER[0] % 64) % span
 
 
+INNER_ROOT = "/tmp/.autograder"  # in a sandbox's /tmp: the kernels' folders (01733: not listable)
+
+
 @dataclass
 class Box:
-    """One kernel's sandbox: its folder (``dir``: ``work/``, ``home/``, ``sock/``), user id and limits."""
+    """One kernel's sandbox: its folder in the sandbox root (``dir``: ``sock/`` for the grader's
+    sockets, ``work/`` for the module's files the grader stages), user id and limits.
+
+    In bubblewrap the kernel works in ``inner`` (``/tmp/.autograder/<name>``: ``work/``, its
+    working directory, and ``home/``), on the sandbox's capped tmpfs; it copies the staged files
+    there before any student code runs. Without bubblewrap it works in ``dir`` itself."""
 
     config: SandboxConfig
     bwrap: bool
@@ -275,6 +394,8 @@ class Box:
 
     @property
     def workdir(self) -> Path:
+        """Where the grader puts the module's files (the kernel's working directory without
+        bubblewrap)."""
         return self.dir / "work"
 
     @property
@@ -282,16 +403,31 @@ class Box:
         return self.dir / "sock"
 
     @property
-    def home(self) -> Path:
-        return self.dir / "home"
+    def inner(self) -> str | None:
+        return f"{INNER_ROOT}/{self.dir.name}" if self.bwrap else None
+
+    @property
+    def home(self) -> str:
+        return f"{self.inner}/home" if self.inner else str(self.dir / "home")
+
+    @property
+    def cwd(self) -> str:
+        """The kernel's working directory as the kernel sees it."""
+        return f"{self.inner}/work" if self.inner else str(self.workdir)
 
     def spec(self) -> dict:
         """What the kernel applies to itself before it runs anything (see :func:`enter`)."""
-        limits = {"memory": self.config.memory, "processes": self.config.processes,
-                  "open_files": self.config.open_files, "file_size": self.config.file_size}
+        limits = {
+            "memory": self.config.memory,
+            "processes": self.config.processes,
+            "open_files": self.config.open_files,
+            "file_size": min(self.config.file_size, self.config.disk),
+        }
         if self.uid is None:  # sharing our user id: leave room for the processes it already has
-            limits["processes"] = 0 if os.geteuid() == 0 else self.config.processes + _processes_of(os.geteuid())
-        return {"uid": self.uid, "limits": limits, "cwd": str(self.workdir)}
+            limits["processes"] = (
+                0 if os.geteuid() == 0 else self.config.processes + _processes_of(os.geteuid())
+            )
+        return {"uid": self.uid, "limits": limits, "cwd": self.cwd, "inner": self.inner}
 
     def kernel_env(self, env: dict[str, str]) -> dict[str, str]:
         """Inside bubblewrap: only the variables a kernel needs (no tokens of the grader's), and a
@@ -299,65 +435,161 @@ class Box:
         if not self.bwrap:
             return env
         keep = {k: v for k, v in env.items() if k in _ENV_KEEP or k.startswith(_ENV_PREFIXES)}
-        home = str(self.home)
-        keep.update(HOME=home, TMPDIR=str(self.home / "tmp"), IPYTHONDIR=f"{home}/.ipython",
-                    MPLCONFIGDIR=f"{home}/.matplotlib", XDG_CACHE_HOME=f"{home}/.cache",
-                    XDG_CONFIG_HOME=f"{home}/.config", XDG_DATA_HOME=f"{home}/.local/share",
-                    JUPYTER_RUNTIME_DIR=f"{home}/.jupyter-runtime", USER="student", LOGNAME="student")
+        home = self.home
+        keep.update(
+            HOME=home,
+            TMPDIR=f"{home}/tmp",
+            IPYTHONDIR=f"{home}/.ipython",
+            MPLCONFIGDIR=f"{home}/.matplotlib",
+            XDG_CACHE_HOME=f"{home}/.cache",
+            XDG_CONFIG_HOME=f"{home}/.config",
+            XDG_DATA_HOME=f"{home}/.local/share",
+            JUPYTER_RUNTIME_DIR=f"{home}/.jupyter-runtime",
+            USER="student",
+            LOGNAME="student",
+            AUTOGRADER_STAGE=str(self.workdir),
+        )
         return keep
 
     def adopt(self, path: Path | None = None) -> None:
-        """Give the kernel's user what the grader put in its folder (staged module files)."""
+        """Let the kernel read what the grader staged in its folder (and not write there): owned
+        by the grader, readable by the kernel's group only."""
         if self.uid is None:
             return
         top = path or self.workdir
-        os.chown(top, self.uid, self.uid)
-        for folder, dirs, files in os.walk(top):
-            for name in dirs + files:
-                os.chown(os.path.join(folder, name), self.uid, self.uid, follow_symlinks=False)
+        for folder, _dirs, files in os.walk(top):
+            os.chown(folder, 0, self.uid)
+            os.chmod(folder, 0o750)
+            for name in files:
+                item = os.path.join(folder, name)
+                os.chown(item, 0, self.uid, follow_symlinks=False)
+                if not os.path.islink(item):
+                    os.chmod(item, 0o640)
+
+    def lock(self) -> None:
+        """Once the kernel has made its sockets: it may no longer add files to its folder."""
+        if self.uid is not None:
+            os.chown(self.sockets, 0, self.uid)
+            os.chmod(self.sockets, 0o750)
 
     def cleanup(self, tmp_roots: list[str] = ()) -> None:
-        """Kill every process of the kernel's user, remove its files from the shared ``/tmp``
+        """Kill every process of the kernel's user, remove its files from the sandbox's ``/tmp``
         and ``/dev/shm`` (``tmp_roots``: those folders as the grader sees them) and its folder."""
         import shutil
 
         if self.uid is not None:
             kill_user(self.uid)
-            for tmp in tmp_roots:
-                try:
-                    for entry in os.scandir(tmp):
-                        if entry.stat(follow_symlinks=False).st_uid == self.uid:
-                            if entry.is_dir(follow_symlinks=False):
-                                shutil.rmtree(entry.path, ignore_errors=True)
-                            else:
-                                os.unlink(entry.path)
-                except OSError:
-                    pass
+        for tmp in tmp_roots:
+            if self.inner and tmp.endswith("/tmp"):
+                shutil.rmtree(tmp + self.inner.removeprefix("/tmp"), ignore_errors=True)
+            if self.uid is None:
+                continue
+            try:
+                for entry in os.scandir(tmp):
+                    if entry.stat(follow_symlinks=False).st_uid == self.uid:
+                        if entry.is_dir(follow_symlinks=False):
+                            shutil.rmtree(entry.path, ignore_errors=True)
+                        else:
+                            os.unlink(entry.path)
+            except OSError:
+                pass
         shutil.rmtree(self.dir, ignore_errors=True)
 
+    def written(self, tmp_roots: list[str] = ()) -> int:
+        """Bytes the kernel has written: its sandbox's tmpfs (``tmp_roots`` as the grader sees
+        them) and its own folders on this machine's disk."""
+        total = 0
+        for tmp in tmp_roots:
+            try:
+                st = os.statvfs(tmp)
+                total += (st.f_blocks - st.f_bfree) * st.f_frsize
+            except OSError:
+                pass
+        return total + folder_bytes(self.dir)
 
-_ENV_KEEP = {"PATH", "LANG", "LANGUAGE", "TZ", "TERM", "MPLBACKEND", "PYTHONHASHSEED", "PYTHONPATH",
-             "PYTHONDONTWRITEBYTECODE", "PYTHONWARNINGS", "PYTHONUNBUFFERED", "PYTHONIOENCODING",
-             "PYDEVD_DISABLE_FILE_VALIDATION", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-             "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "CI", "VIRTUAL_ENV", "JUPYTER_PLATFORM_DIRS"}
+
+def folder_bytes(path: Path, limit: int = 100_000) -> int:
+    """Disk space used under ``path`` (blocks, so sparse files count as little as they use)."""
+    total, seen = 0, 0
+    stack = [str(path)]
+    while stack and seen < limit:
+        try:
+            with os.scandir(stack.pop()) as entries:
+                for entry in entries:
+                    seen += 1
+                    try:
+                        st = entry.stat(follow_symlinks=False)
+                    except OSError:
+                        continue
+                    total += st.st_blocks * 512
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(entry.path)
+        except OSError:
+            pass
+    return total
+
+
+def enter_folders(spec: dict) -> None:
+    """In the kernel, once it is its own user: make its folders on the sandbox's tmpfs and go to
+    its working directory."""
+    inner = spec.get("inner")
+    if inner:
+        for sub in ("", "/work", "/home", "/home/tmp"):
+            os.makedirs(inner + sub, mode=0o700, exist_ok=True)
+    os.chdir(spec["cwd"])
+
+
+def prepare_tmp() -> None:
+    """In the sandbox, before any kernel: the folder of the kernels' folders, where every kernel
+    may make its own but none may list or remove the others' (01733)."""
+    os.makedirs(INNER_ROOT, mode=0o1733, exist_ok=True)
+    os.chmod(INNER_ROOT, 0o1733)
+
+
+_ENV_KEEP = {
+    "PATH",
+    "LANG",
+    "LANGUAGE",
+    "TZ",
+    "TERM",
+    "MPLBACKEND",
+    "PYTHONHASHSEED",
+    "PYTHONPATH",
+    "PYTHONDONTWRITEBYTECODE",
+    "PYTHONWARNINGS",
+    "PYTHONUNBUFFERED",
+    "PYTHONIOENCODING",
+    "PYDEVD_DISABLE_FILE_VALIDATION",
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "CI",
+    "VIRTUAL_ENV",
+    "JUPYTER_PLATFORM_DIRS",
+}
 _ENV_PREFIXES = ("LC_", "COURSE_", "AUTOGRADER_JUDGE", "TORCH_", "CUBLAS_")
 
 
 def new_box(config: SandboxConfig | None = None) -> Box:
     """Make one kernel's folder; decide bubblewrap (see :func:`decide`) and its user id."""
-    config = config or SandboxConfig.from_env()
-    bwrap = decide(config)
+    config = (config or SandboxConfig.from_env()).resolved()
+    bwrap = bool(config.bwrap)
     root = sandbox_root()
     uid = allocate_uid() if bwrap and os.geteuid() == 0 else None
     import tempfile
 
     box = Box(config, bwrap, Path(tempfile.mkdtemp(prefix="k", dir=root)), uid)
-    for sub in ("work", "home", "sock", "home/tmp"):
+    for sub in ("work", "sock") if bwrap else ("work", "home", "sock", "home/tmp"):
         (box.dir / sub).mkdir(mode=0o700)
-    if bwrap:
-        seed_matplotlib(box.home / ".matplotlib")
     if uid is not None:
-        box.adopt(box.dir)
+        # The grader's, traversable by the kernel's group; the kernel makes its sockets, then
+        # the grader locks that folder too (Box.lock).
+        os.chown(box.dir, 0, uid)
+        os.chmod(box.dir, 0o750)
+        os.chown(box.sockets, uid, uid)
+        box.adopt(box.workdir)
     return box
 
 
@@ -478,13 +710,15 @@ def wrap(cmd: list[str], box: Box) -> list[str]:
     """The kernel command, confined: in bubblewrap when ``box.bwrap``; the limits and the user id
     applied by this module's ``__main__`` before it execs the kernel."""
     inner = [sys.executable, "-m", "autograder.sandbox", json.dumps(box.spec()), "--", *cmd]
-    return [*command(box.dir), *inner] if box.bwrap else inner
+    return [*command(box.dir, box.config.disk), *inner] if box.bwrap else inner
 
 
 def main(argv: list[str]) -> None:
     spec, rest = json.loads(argv[0]), argv[argv.index("--") + 1 :]
+    if spec.get("inner"):
+        prepare_tmp()
     enter(spec)
-    os.chdir(spec["cwd"])
+    enter_folders(spec)
     # The grader's PID means nothing in our PID namespace; 1 tells ipykernel not to poll for its
     # parent (bubblewrap's --die-with-parent ends us with the grader).
     os.environ["JPY_PARENT_PID"] = "1"

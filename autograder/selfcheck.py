@@ -4,26 +4,31 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 
-from autograder import paths, progress
-from autograder.execute import Limits
+from autograder import progress
+from autograder.errors import UsageError
 from autograder.grading import NotebookResult, grade_notebook
-from autograder.sandbox import SandboxConfig, decide
+from autograder.paths import Roots
+from autograder.sandbox import SandboxConfig
+from autograder.settings import Limits, Settings
 
 
-def identify(notebook: Path) -> tuple[str, str]:
+def identify(notebook: Path, roots: Roots | None = None) -> tuple[str, str]:
     """Which module and notebook a learner's file is: by its folder, else by its file name."""
+    roots = roots or Roots()
     name = notebook.name
     parent = notebook.resolve().parent.name
-    if parent in paths.modules() and name in paths.module_notebooks(parent):
+    modules = roots.modules()
+    if parent in modules and name in roots.notebooks(parent):
         return parent, name
-    owners = [m for m in paths.modules() if name in paths.module_notebooks(m)]
+    owners = [m for m in modules if name in roots.notebooks(m)]
     if len(owners) == 1:
         return owners[0], name
-    if parent in paths.modules() and len(paths.module_notebooks(parent)) == 1:
-        return parent, paths.module_notebooks(parent)[0]
-    raise ValueError(
+    if parent in modules and len(roots.notebooks(parent)) == 1:
+        return parent, roots.notebooks(parent)[0]
+    raise UsageError(
         f"cannot tell which module {notebook} belongs to: keep the course's file name "
         f"(for example getting-started.ipynb) or its module folder"
     )
@@ -42,23 +47,32 @@ def run_check(
     cell_timeout: float = Limits.cell_timeout,
     notebook_timeout: float = Limits.notebook_timeout,
     sandbox: SandboxConfig | None = None,
+    roots: Roots | None = None,
 ) -> NotebookResult:
-    """Grade a learner's saved notebook (hidden tests included, quick profile) and record it."""
+    """Grade a learner's saved notebook (hidden tests included, quick profile) and record it.
+    ``roots``: the course to check against (default: this repository's)."""
     path = Path(notebook)
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist")
-    mod, name = (paths.resolve_module(module), path.name) if module else identify(path)
-    if module and name not in paths.module_notebooks(mod):
-        notebooks = paths.module_notebooks(mod)
+    roots = roots or Roots()
+    mod, name = (roots.resolve(module), path.name) if module else identify(path, roots)
+    if module and name not in roots.notebooks(mod):
+        notebooks = roots.notebooks(mod)
         if len(notebooks) != 1:
-            raise ValueError(f"{mod} has notebooks {notebooks}; name the file after one of them")
+            raise UsageError(f"{mod} has notebooks {notebooks}; name the file after one of them")
         name = notebooks[0]
-    limits = Limits(cell_timeout, notebook_timeout, sandbox=sandbox or SandboxConfig.from_env())
-    decide(limits.sandbox)  # --require-sandbox: an error without bubblewrap; else one warning
+    settings = Settings.from_env(
+        cell_timeout=cell_timeout, notebook_timeout=notebook_timeout, roots=roots
+    )
+    if sandbox is not None:
+        settings = replace(settings, limits=replace(settings.limits, sandbox=sandbox))
+    settings = (
+        settings.resolved()
+    )  # --require-sandbox: an error without bubblewrap; else one warning
     previous = os.environ.get(RUNNING)
     os.environ[RUNNING] = "1"  # the grading kernel inherits it: a check() cell there does nothing
     try:
-        result = grade_notebook(path, module=mod, notebook=name, limits=limits)
+        result = grade_notebook(path, module=mod, notebook=name, settings=settings)
     finally:
         if previous is None:
             os.environ.pop(RUNNING, None)
@@ -66,7 +80,15 @@ def run_check(
             os.environ[RUNNING] = previous
     if record:
         progress.record(
-            progress.Attempt(mod, name, result.score, result.max_score, result.status, str(path.resolve()), progress.now())
+            progress.Attempt(
+                mod,
+                name,
+                result.score,
+                result.max_score,
+                result.status,
+                str(path.resolve()),
+                progress.now(),
+            )
         )
     return result
 
@@ -148,7 +170,9 @@ def save_current(path: Path, timeout: float = 10.0) -> bool:
     return saved
 
 
-def check_notebook(notebook: str | Path | None = None, *, save: bool = True, **kwargs) -> NotebookResult | None:
+def check_notebook(
+    notebook: str | Path | None = None, *, save: bool = True, **kwargs
+) -> NotebookResult | None:
     """In a notebook: ``from autograder import check; check()`` saves, then grades the saved file.
 
     Saving works in JupyterLab (and Notebook 7) for the notebook the kernel belongs to; elsewhere,

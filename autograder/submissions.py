@@ -14,6 +14,8 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from autograder.errors import BadSubmissions
+
 SAFE_ID = re.compile(r"[^A-Za-z0-9._@+-]+")
 
 
@@ -69,7 +71,7 @@ def discover(root: Path, module: str, notebooks: list[str]) -> list[Submission]:
             continue
         if entry.is_file() and entry.suffix == ".ipynb":
             if len(notebooks) != 1:
-                raise ValueError(
+                raise BadSubmissions(
                     f"{entry}: a flat <student>.ipynb layout needs a module with one notebook; "
                     f"{module} has {len(notebooks)}: use <student>/{module}/<notebook>.ipynb"
                 )

@@ -7,7 +7,8 @@ directory and environment. Each notebook still gets a process of its own that no
 run in: the zygote never executes student code.
 
 The zygote speaks JSON lines on stdin/stdout: ``{"argv", "cwd", "env"}`` in, ``{"pid"}`` out.
-Set ``AUTOGRADER_ZYGOTE=0`` to launch kernels the ordinary way.
+``Settings.zygote=False`` (``AUTOGRADER_ZYGOTE=0``) launches kernels the ordinary way
+(:mod:`autograder.kernel`).
 """
 
 from __future__ import annotations
@@ -19,8 +20,6 @@ import subprocess
 import sys
 import threading
 
-from jupyter_client.provisioning import LocalProvisioner
-
 # Imported by every zygote before it forks: the kernel itself (ipykernel's debugger module alone
 # is 0.04 s of CPU per kernel otherwise) and the judge's agent. None starts a thread at import.
 BASE = ("ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.debugger", "autograder.agent")
@@ -28,11 +27,14 @@ BASE = ("ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.debugger", "auto
 # A batch names its module's own imports instead (``preload``; grading.kernel_preload), so that
 # kernels of the GPT modules do not each import torch (1.2 s of CPU) and module 00's zygote does
 # not import scipy.stats for nothing.
-DEFAULT = ("numpy", "scipy.special", "scipy.spatial", "scipy.stats", "matplotlib", "matplotlib.pyplot")
-
-
-def enabled() -> bool:
-    return os.environ.get("AUTOGRADER_ZYGOTE", "1") != "0" and hasattr(os, "fork")
+DEFAULT = (
+    "numpy",
+    "scipy.special",
+    "scipy.spatial",
+    "scipy.stats",
+    "matplotlib",
+    "matplotlib.pyplot",
+)
 
 
 # --- the zygote process -----------------------------------------------------------------------
@@ -65,6 +67,10 @@ def serve() -> None:
     # Who we are, for a grader outside our PID namespace (see Zygote.host_pid).
     replies.write(json.dumps({"pid": os.getpid(), "ns": _pid_namespace()}) + "\n")
     replies.flush()
+    if os.environ.get("AUTOGRADER_SANDBOXED") == "1":
+        from autograder.sandbox import prepare_tmp
+
+        prepare_tmp()
     preload = os.environ.get("AUTOGRADER_PRELOAD")
     extra = [m for m in preload.split(",") if m] if preload is not None else DEFAULT
     for name in ("autograder.sandbox", *BASE, *extra):
@@ -97,9 +103,10 @@ def _become_kernel(request: dict, devnull: int) -> None:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         os.dup2(devnull, 0)
         if request.get("sandbox") is not None:
-            from autograder.sandbox import enter
+            from autograder.sandbox import enter, enter_folders
 
             enter(request["sandbox"])  # limits and its own user id, before anything else runs
+            enter_folders(request["sandbox"])
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])
@@ -130,7 +137,14 @@ class Zygote:
     _instances: dict[tuple, Zygote] = {}
     _lock = threading.Lock()
 
-    def __init__(self, env: dict[str, str], sandboxed: bool = False, preload: tuple[str, ...] | None = None):
+    def __init__(
+        self,
+        env: dict[str, str],
+        sandboxed: bool = False,
+        preload: tuple[str, ...] | None = None,
+        disk: int | None = None,
+    ):
+        """``disk``: the size of the sandbox's tmpfs, where everything its kernels write goes."""
         from autograder import sandbox
 
         self.sandboxed = sandboxed
@@ -144,9 +158,16 @@ class Zygote:
             home = root / "zygote"
             home.mkdir(mode=0o755, exist_ok=True)
             sandbox.seed_matplotlib(home / ".matplotlib")
-            env = {**env, "AUTOGRADER_SANDBOXED": "1", "HOME": str(home), "TMPDIR": "/tmp", "MPLCONFIGDIR": str(home / ".matplotlib"),
-                   "IPYTHONDIR": str(home / ".ipython"), "XDG_CACHE_HOME": str(home / ".cache")}
-            command = [*sandbox.command(root), *command]
+            env = {
+                **env,
+                "AUTOGRADER_SANDBOXED": "1",
+                "HOME": str(home),
+                "TMPDIR": "/tmp",
+                "MPLCONFIGDIR": str(home / ".matplotlib"),
+                "IPYTHONDIR": str(home / ".ipython"),
+                "XDG_CACHE_HOME": str(home / ".cache"),
+            }
+            command = [*sandbox.command(root, disk), *command]
         self.proc = subprocess.Popen(
             command,
             stdin=subprocess.PIPE,
@@ -159,12 +180,18 @@ class Zygote:
         self.host: int | None = None  # the zygote's PID as we see it
 
     @classmethod
-    def get(cls, env: dict[str, str], sandboxed: bool = False, preload: tuple[str, ...] | None = None) -> Zygote:
+    def get(
+        cls,
+        env: dict[str, str],
+        sandboxed: bool = False,
+        preload: tuple[str, ...] | None = None,
+        disk: int | None = None,
+    ) -> Zygote:
         with cls._lock:
-            key = (sandboxed, preload)
+            key = (sandboxed, preload, disk if sandboxed else None)
             zygote = cls._instances.get(key)
             if zygote is None or zygote.proc.poll() is not None:
-                zygote = cls._instances[key] = cls(env, sandboxed, preload)
+                zygote = cls._instances[key] = cls(env, sandboxed, preload, disk)
             return zygote
 
     def _read(self) -> dict:
@@ -173,11 +200,15 @@ class Zygote:
             raise RuntimeError("the kernel zygote exited")
         return json.loads(reply)
 
-    def spawn(self, argv: list[str], cwd: str, env: dict[str, str], sandbox: dict | None = None) -> int:
+    def spawn(
+        self, argv: list[str], cwd: str, env: dict[str, str], sandbox: dict | None = None
+    ) -> int:
         with self._lock:
             if self.hello is None:
                 self.hello = self._read()
-            self.proc.stdin.write(json.dumps({"argv": argv, "cwd": cwd, "env": env, "sandbox": sandbox}) + "\n")
+            self.proc.stdin.write(
+                json.dumps({"argv": argv, "cwd": cwd, "env": env, "sandbox": sandbox}) + "\n"
+            )
             self.proc.stdin.flush()
             pid = int(self._read()["pid"])
             return self.host_pid(pid) if self.sandboxed else pid
@@ -186,7 +217,9 @@ class Zygote:
         """Our PID for the zygote's child ``inner`` (a PID in the zygote's namespace)."""
         ns = self.hello.get("ns", "")
         if self.host is None or _inner_pid(self.host, ns) != self.hello["pid"]:
-            self.host = next((p for p in _all_pids() if _inner_pid(p, ns) == self.hello["pid"]), None)
+            self.host = next(
+                (p for p in _all_pids() if _inner_pid(p, ns) == self.hello["pid"]), None
+            )
         candidates = _children(self.host) if self.host else []
         for pid in [*candidates, *_all_pids()]:
             if _inner_pid(pid, ns) == inner:
@@ -226,97 +259,6 @@ def _inner_pid(pid: int, ns: str) -> int | None:
     except (OSError, ValueError):
         return None
     return None
-
-
-class ForkedProcess:
-    """The parts of ``subprocess.Popen`` that jupyter_client uses, for a process we did not
-    start ourselves (the zygote did, and the system reaps it)."""
-
-    stdin = stdout = stderr = None
-
-    def __init__(self, pid: int):
-        self.pid = pid
-        self.returncode: int | None = None
-
-    def poll(self) -> int | None:
-        if self.returncode is None:
-            try:
-                os.kill(self.pid, 0)
-            except ProcessLookupError:
-                self.returncode = 0
-        return self.returncode
-
-    def wait(self, timeout: float | None = None) -> int:
-        import time
-
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while self.poll() is None:
-            if deadline is not None and time.monotonic() > deadline:
-                raise subprocess.TimeoutExpired([str(self.pid)], timeout)
-            time.sleep(0.02)
-        return self.returncode
-
-    def send_signal(self, signum: int) -> None:
-        try:
-            os.kill(self.pid, signum)
-        except ProcessLookupError:
-            pass
-
-    def terminate(self) -> None:
-        self.send_signal(signal.SIGTERM)
-
-    def kill(self) -> None:
-        try:
-            os.killpg(self.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            self.send_signal(signal.SIGKILL)
-
-
-class SandboxProvisioner(LocalProvisioner):
-    """Starts the kernel confined (see :mod:`autograder.sandbox`): the connection file handed
-    to the kernel's user, the command wrapped in bubblewrap and the limits."""
-
-    box = None  # autograder.sandbox.Box
-
-    def _hand_over(self) -> None:
-        if self.box is not None and self.box.uid is not None and self.parent is not None:
-            os.chown(self.parent.connection_file, self.box.uid, self.box.uid)
-
-    async def launch_kernel(self, cmd: list[str], **kwargs):
-        if self.box is not None:
-            from autograder import sandbox
-
-            self._hand_over()
-            cmd = sandbox.wrap(cmd, self.box)
-        return await super().launch_kernel(cmd, **kwargs)
-
-
-class ZygoteProvisioner(SandboxProvisioner):
-    """Launches the kernel by forking the zygote instead of starting a new interpreter."""
-
-    zygote_env: dict[str, str] = {}
-    preload: tuple[str, ...] | None = None  # see Zygote
-    zygote: Zygote | None = None  # the one this kernel was forked from
-
-    async def launch_kernel(self, cmd: list[str], **kwargs):
-        try:
-            start = cmd.index("ipykernel_launcher") + 1
-        except ValueError:
-            return await super().launch_kernel(cmd, **kwargs)
-        env = dict(kwargs.get("env") or os.environ)
-        cwd = str(kwargs.get("cwd") or os.getcwd())
-        box = self.box
-        try:
-            self._hand_over()
-            zygote = Zygote.get(self.zygote_env or env, sandboxed=bool(box and box.bwrap), preload=self.preload)
-            pid = zygote.spawn(cmd[start:], cwd, env, box.spec() if box is not None else None)
-            self.zygote = zygote
-        except (OSError, RuntimeError, ValueError):
-            return await super().launch_kernel(cmd, **kwargs)
-        self.process = ForkedProcess(pid)
-        self.pid = self.pgid = pid
-        self.cwd = cwd
-        return self.connection_info
 
 
 if __name__ == "__main__":

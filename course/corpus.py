@@ -98,3 +98,21 @@ def spelling_lines(split: str = "train", min_chars: int = 20) -> tuple[list[str]
                 lines.append(line)
                 labels.append(label)
     return lines, labels
+
+
+# --- module 10: the modern -> First Folio spelling pairs -----------------------------------------
+
+PAIRS = {split: f"spelling/pairs_{split}.tsv" for split in SPLITS}
+
+
+def spelling_pairs(split: str = "train") -> tuple[list[str], list[str]]:
+    """Aligned line pairs of the held-out plays, ``(modern, folio)``: two lists of equal length,
+    lower-case words separated by single spaces, in text order ("i have great comfort from this
+    fellow" / "i haue great comfort from this fellow"). Built from :func:`modern` and
+    :func:`folio` by ``datasets/build_spelling_pairs.py`` (difflib word alignment, one pair per
+    Folio verse line; method in that file). ``split``: ``"train"`` or ``"test"``, as for them."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    rows = data_path(PAIRS[split]).read_text(encoding="ascii").splitlines()[1:]
+    modern, folio = zip(*(row.split("\t") for row in rows), strict=True)
+    return list(modern), list(folio)

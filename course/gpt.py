@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.nn.attention.bias import causal_lower_right
 
 CHECKPOINT_NAME = "gpt/shakespeare-char.pt"
 
@@ -40,6 +41,7 @@ class GPTConfig:
     norm: str = "layernorm"  # or "rmsnorm"
     mlp: str = "gelu"  # or "swiglu"
     pos: str = "learned"  # or "rope" or "alibi"
+    mlp_hidden: int | None = None  # None: 4C (GELU), 64 * ceil(8C / 3 / 64) (SwiGLU)
 
     def __post_init__(self) -> None:
         if self.n_embd % self.n_head:
@@ -147,18 +149,26 @@ class CausalSelfAttention(nn.Module):
             cos, sin = rope
             q, k = apply_rope(q, cos[:T], sin[:T]), apply_rope(k, cos[:T], sin[:T])
         dropout = self.dropout if self.training else 0.0
-        if prefix_kv is None and attn_mask is None and bias is None:
-            # The fused kernel (flash attention on CUDA) applies the causal mask itself.
-            y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, is_causal=True)
+        P = 0
+        if prefix_kv is not None:
+            pk, pv = prefix_kv
+            P = pk.shape[2]
+            k = torch.cat((pk.expand(B, -1, -1, -1).to(k.dtype), k), dim=2)
+            v = torch.cat((pv.expand(B, -1, -1, -1).to(v.dtype), v), dim=2)
+        if attn_mask is None and bias is None:
+            # The fused kernels (flash attention on CUDA) build the causal mask themselves. With
+            # P prefix slots the mask is causal aligned to the lower right: query i sees keys
+            # 0..P+i, i.e. every prefix slot and the tokens up to itself.
+            if P:
+                mask = causal_lower_right(T, P + T)
+                y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout)
+            else:
+                y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, is_causal=True)
         else:
+            # An explicit mask or an additive bias: CUDA's memory-efficient kernel takes it
+            # (flash attention takes no mask); a materialised (T, P + T) mask is small.
             mask = causal_mask(T, x.device) if attn_mask is None else attn_mask
-            P = 0
-            if prefix_kv is not None:
-                pk, pv = prefix_kv
-                P = pk.shape[2]
-                k = torch.cat((pk.expand(B, -1, -1, -1).to(k.dtype), k), dim=2)
-                v = torch.cat((pv.expand(B, -1, -1, -1).to(v.dtype), v), dim=2)
-                # Every query sees all P prefix slots, then what the mask allows.
+            if P:  # every query sees all P prefix slots, then what the mask allows
                 mask = torch.cat((mask.new_ones(*mask.shape[:-1], P), mask), dim=-1)
             if bias is not None:
                 if P:  # prefix slots have no position: no distance penalty
@@ -170,12 +180,13 @@ class CausalSelfAttention(nn.Module):
 
 
 class MLP(nn.Module):
-    """GPT-2's MLP: C -> 4C -> GELU -> C."""
+    """GPT-2's MLP: C -> 4C (or mlp_hidden) -> GELU -> C."""
 
     def __init__(self, config: GPTConfig):
         super().__init__()
-        self.fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
-        self.proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
+        hidden = config.mlp_hidden or 4 * config.n_embd
+        self.fc = nn.Linear(config.n_embd, hidden, bias=config.bias)
+        self.proj = nn.Linear(hidden, config.n_embd, bias=config.bias)
         self.dropout = nn.Dropout(config.dropout)
 
     def forward(self, x):
@@ -183,11 +194,12 @@ class MLP(nn.Module):
 
 
 class SwiGLU(nn.Module):
-    """LLaMA's MLP: proj(silu(gate x) * up x), hidden ~ 8C/3 so the size matches GPT-2's MLP."""
+    """LLaMA's MLP: proj(silu(gate x) * up x), hidden ~ 8C/3 so the size matches GPT-2's MLP
+    (``mlp_hidden`` sets it exactly, e.g. to match a GPT-2 model's parameter count)."""
 
     def __init__(self, config: GPTConfig):
         super().__init__()
-        hidden = 64 * math.ceil(8 * config.n_embd / 3 / 64)
+        hidden = config.mlp_hidden or 64 * math.ceil(8 * config.n_embd / 3 / 64)
         self.gate = nn.Linear(config.n_embd, hidden, bias=config.bias)
         self.up = nn.Linear(config.n_embd, hidden, bias=config.bias)
         self.proj = nn.Linear(hidden, config.n_embd, bias=config.bias)

@@ -83,25 +83,28 @@ def with_answer(nb: nbformat.NotebookNode, exercise: str, code: str) -> nbformat
     return nb
 
 
-def _isolated(case: WrongCase) -> float:
+def _isolated(case: WrongCase, judged: bool = True) -> float:
     """Points the wrong answer earns alone in an otherwise correct notebook (one kernel each)."""
     nb = source(case.module, case.notebook)
     exercise = next(e for e in authoring.exercises(nb) if e.grade_id == case.exercise)
     result = grade_notebook(with_answer(nb, case.exercise, case.code), module=case.module,
-                            notebook=case.notebook, through=case.exercise)
+                            notebook=case.notebook, through=case.exercise, judge=judged)
     return sum(result.cells[t].score for t in exercise.tests)
 
 
 @functools.cache
-def _shared_kernel_verdicts(module: str, notebook: str) -> dict[tuple[str, int], float] | None:
+def _shared_kernel_verdicts(module: str, notebook: str, judged: bool = True) -> dict[tuple[str, int], float] | None:
     """Every wrong answer of a notebook in ONE kernel run: before each exercise's correct
     answer runs, each wrong answer is defined and the exercise's test cells run against it; then
     the correct answer restores the state. Same verdicts as isolated runs, a fraction of the
-    time. None when the run cannot be trusted (then each case runs isolated)."""
-    from autograder.execute import Kernel, execute
-    from autograder.grading import _failure, stage_module_files
+    time. None when the run cannot be trusted (then each case runs isolated). ``judged=False``
+    runs the test cells in the kernel instead of the judge."""
+    from autograder.execute import execute
+    from autograder.grading import stage_module_files
     from autograder.judge import Judge
+    from autograder.kernel import Kernel
     from autograder.merge import merge
+    from autograder.score import failure as _failure
 
     wrong = _REGISTRY.get((module, notebook), {})
     src = source(module, notebook)
@@ -128,7 +131,7 @@ def _shared_kernel_verdicts(module: str, notebook: str) -> dict[tuple[str, int],
     nb.cells = cells
     kernel = Kernel()
     stage_module_files(module, kernel.workdir)
-    run = execute(nb, kernel, judge=Judge(src))  # the test cells run in the judge, as in grading
+    run = execute(nb, kernel, judge=Judge(src) if judged else None)  # in the judge, as in grading
     if run.status == "kernel_died":
         return None
     earned: dict[tuple[str, int], float] = {}
@@ -148,7 +151,7 @@ def _shared_kernel_verdicts(module: str, notebook: str) -> dict[tuple[str, int],
 def check_wrong_answer(case: WrongCase) -> None:
     """The wrong answer, in an otherwise correct notebook, must lose points."""
     exercise = next(e for e in authoring.exercises(source(case.module, case.notebook)) if e.grade_id == case.exercise)
-    verdicts = _shared_kernel_verdicts(case.module, case.notebook)
+    verdicts = _shared_kernel_verdicts(case.module, case.notebook, True)
     if verdicts is not None and (case.exercise, case.index) in verdicts:
         earned = verdicts[(case.exercise, case.index)]
     else:
@@ -190,3 +193,54 @@ def assert_every_exercise_covered(module: str, wrong: dict[str, dict[str, list[s
         need = {e.grade_id for e in authoring.exercises(source(module, notebook))}
         assert need <= have, f"{module}/{notebook}: no wrong answer for {sorted(need - have)}"
         assert have <= need, f"{module}/{notebook}: wrong answers for unknown exercises {sorted(have - need)}"
+
+
+# --- the judge grades as a plain kernel does ------------------------------------------------
+
+
+@functools.cache
+def scores(module: str, notebook: str, which: str, judged: bool = True):
+    """The grade of the solution (``which="solution"``) or of the unmodified release
+    (``"blank"``), with the tests in the judge or (``judged=False``) in the kernel; cached, so
+    that the suite grades each once per mode."""
+    folder = paths.SOLUTIONS if which == "solution" else paths.COURSE
+    return grade_notebook(folder / module / notebook, module=module, notebook=notebook, judge=judged)
+
+
+def wrong_answers(module: str) -> dict[str, dict[str, list[str]]]:
+    """The module's table of wrong answers, read from its test file (tests/test_module_NN_*.py)."""
+    import importlib
+    from pathlib import Path
+
+    found = sorted(Path(__file__).parent.glob(f"test_module_{module[:2]}_*.py"))
+    if not found:
+        return {}
+    return dict(getattr(importlib.import_module(found[0].stem), "WRONG", {}))
+
+
+def wrong_verdicts(module: str, notebook: str, judged: bool) -> dict[tuple[str, int], float]:
+    """Points each wrong answer of the notebook earns, in one mode."""
+    wrong = wrong_answers(module).get(notebook, {})
+    _REGISTRY.setdefault((module, notebook), wrong)
+    shared = _shared_kernel_verdicts(module, notebook, judged)
+    out = {}
+    for exercise, codes in wrong.items():
+        for i, code in enumerate(codes):
+            key = (exercise, i)
+            out[key] = shared[key] if shared is not None and key in shared else _isolated(
+                WrongCase(module, notebook, exercise, i, code), judged)
+    return out
+
+
+def assert_judge_equals_kernel(module: str, notebook: str) -> None:
+    """The solution, the blank release and every wrong answer get the same points per cell
+    whether the tests run in the judge or in the student's kernel (hostile kernels aside, the
+    two must always agree)."""
+    for which in ("solution", "blank"):
+        judged, plain = scores(module, notebook, which, True), scores(module, notebook, which, False)
+        differ = {g: (judged.cells[g].score, plain.cells[g].score, judged.cells[g].message, plain.cells[g].message)
+                  for g in judged.cells if judged.cells[g].score != plain.cells[g].score}
+        assert not differ, f"{module}/{notebook} {which}: judge and kernel disagree (judge, kernel): {differ}"
+    judged, plain = wrong_verdicts(module, notebook, True), wrong_verdicts(module, notebook, False)
+    differ = {k: (judged[k], plain[k]) for k in judged if judged[k] != plain[k]}
+    assert not differ, f"{module}/{notebook} wrong answers: judge and kernel disagree (judge, kernel): {differ}"

@@ -8,10 +8,10 @@ skips on a developer machine and fails in CI (``CI=true``).
 from __future__ import annotations
 
 import os
-import secrets
+import re
 import signal
-import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -21,9 +21,8 @@ import pytest
 from moduletools import source, with_answer
 
 from autograder import authoring, dashboard, paths, progress
-from autograder.workspace import lab_command, prepare
 
-pytestmark = [pytest.mark.browser, pytest.mark.platform]
+pytestmark = [pytest.mark.browser, pytest.mark.platform, pytest.mark.xdist_group("browser")]
 
 CHROMIUM = os.environ.get("COURSE_CHROMIUM", "/usr/bin/chromium")
 MODULE, NOTEBOOK = "00-getting-started", "getting-started.ipynb"
@@ -59,12 +58,6 @@ def _answer(exercise: str) -> str:
     return "\n".join(lines)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def sync_playwright():
     return _browser_or_skip()
@@ -72,46 +65,44 @@ def sync_playwright():
 
 @pytest.fixture
 def lab(tmp_path, sync_playwright):
-    """JupyterLab on a free local port with a token, serving a fresh workspace; killed afterwards."""
-    workspace, _ = prepare(tmp_path / "workspace")
-    config = tmp_path / "jupyter-config"
-    (config / "labconfig").mkdir(parents=True)
-    # No "would you like news?" toast over the notebook.
-    (config / "labconfig" / "page_config.json").write_text(
-        '{"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": true}}'
-    )
+    """What the README tells a learner to run, `autograder lab --no-browser`, on a fresh
+    workspace; its address and token read from what it prints; killed afterwards."""
+    workspace = tmp_path / "workspace"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("JPY_", "JUPYTER"))}
     env.pop("MPLBACKEND", None)  # the suite's Agg backend would hide figures: let the kernel use inline
     env.update(
         COURSE_PROFILE="quick",
+        COURSE_WORKSPACE=str(workspace),
         AUTOGRADER_HOME=str(tmp_path / "autograder-home"),
-        JUPYTER_CONFIG_DIR=str(config),
+        # Jupyter's per-user folders in the test's own (what runs is unchanged).
+        JUPYTER_CONFIG_DIR=str(tmp_path / "jupyter-config"),
         JUPYTER_RUNTIME_DIR=str(tmp_path / "jupyter-runtime"),
         JUPYTER_DATA_DIR=str(tmp_path / "jupyter-data"),
         JUPYTERLAB_SETTINGS_DIR=str(tmp_path / "lab-settings"),
         JUPYTERLAB_WORKSPACES_DIR=str(tmp_path / "lab-workspaces"),
         IPYTHONDIR=str(tmp_path / "ipython"),
     )
-    port, token = _free_port(), secrets.token_hex(16)
-    log = (tmp_path / "jupyterlab.log").open("wb")
-    # The command `autograder lab` runs, on a private port, with a token and without a browser.
-    command = lab_command(workspace, open_browser=False) + [
-        "--allow-root", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-        f"--IdentityProvider.token={token}", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-    ]
+    log_path = tmp_path / "jupyterlab.log"
+    log = log_path.open("wb")
+    command = [str(Path(sys.executable).parent / "autograder"), "lab", "--no-browser"]
     server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + WAIT_MS / 1000
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2).close()
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"JupyterLab did not start; its log:\n{(tmp_path / 'jupyterlab.log').read_text()[-3000:]}")
-                time.sleep(0.3)
-        yield workspace, base, token
+        url = None
+        while url is None:
+            found = re.search(r"(http://127\.0\.0\.1:(\d+)/lab\?token=([0-9a-f]+))", log_path.read_text())
+            if found:
+                base, token = f"http://127.0.0.1:{found.group(2)}", found.group(3)
+                try:
+                    urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2).close()
+                    url = found.group(1)
+                    break
+                except OSError:
+                    pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"`autograder lab --no-browser` did not start; its output:\n{log_path.read_text()[-3000:]}")
+            time.sleep(0.3)
+        yield workspace, base, token, log_path
     finally:
         # The server, its kernels and their grading kernels share one process group.
         try:
@@ -127,9 +118,20 @@ def lab(tmp_path, sync_playwright):
         log.close()
 
 
+def test_lab_starts_as_root_or_not_with_no_error_lines(lab):
+    """The README's first command: no warning or error at start-up (it used to refuse root and
+    print a formgrader error at every start), the address printed with its token."""
+    workspace, base, token, log_path = lab
+    text = log_path.read_text()
+    bad = [line for line in text.splitlines() if re.match(r"\[(W|E)\s", line) or "Traceback" in line]
+    assert not bad, "start-up printed warnings or errors:\n" + "\n".join(bad)
+    assert (workspace / MODULE / NOTEBOOK).is_file() and (workspace / "README.md").is_file()
+
+
 def test_check_in_jupyterlab_saves_and_shows_the_scores(lab, sync_playwright, tmp_path):
-    """Edit a notebook in the browser, run all, call check(): is the unsaved edit graded, inline?"""
-    workspace, base, token = lab
+    """Edit a notebook in the browser, run all, call check(): is the unsaved edit graded, inline?
+    Then the learner's progress page, as `autograder progress --html` writes it."""
+    workspace, base, token, _ = lab
     mine = workspace / MODULE / NOTEBOOK
     # Saved on disk before the page opens: the moving average, and pairwise distances that pass
     # the visible asserts only. Typed in the page and never saved by hand: the softmax.
@@ -197,6 +199,22 @@ def test_check_in_jupyterlab_saves_and_shows_the_scores(lab, sync_playwright, tm
     typed = next(c.source for c in saved.cells if authoring.nbgrader_meta(c).get("grade_id") == "ex-softmax")
     assert typed.strip() == _answer("ex-softmax").strip(), "the typed softmax is not in the saved file"
 
+    # The learner's progress page, as the README says to make it, shows that check.
+    env = {**os.environ, "AUTOGRADER_HOME": str(tmp_path / "autograder-home")}
+    made = subprocess.run([str(Path(sys.executable).parent / "autograder"), "progress", "--html"], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert made.returncode == 0, made.stderr
+    page_uri = re.search(r"dashboard: (file://\S+)", made.stdout.replace("\n", "")).group(1)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True)
+        try:
+            page = browser.new_page()
+            page.goto(page_uri)
+            row = page.locator("tr", has_text=MODULE).inner_text()
+        finally:
+            browser.close()
+    assert f"{expected:g} / {sum(points.values()):g}" in row, row
+
 
 def test_progress_dashboard_renders_offline(sync_playwright, tmp_path):
     """Does the HTML dashboard show its table and chart while asking the network for nothing?"""
@@ -219,3 +237,77 @@ def test_progress_dashboard_renders_offline(sync_playwright, tmp_path):
     assert requested == [page_file.as_uri()], f"the page fetched more than itself: {requested}"
     assert chart_box and chart_box["width"] > 300 and chart_box["height"] > 100, chart_box
     assert "8 / 8" in row, row
+
+
+def test_feedback_page_works_offline_and_runs_nothing(sync_playwright, tmp_path):
+    """A student's feedback page opened with the network blocked: equations drawn, the
+    notebook's figure shown, no request leaves the page, and a hostile cell's script never runs."""
+    import factories as f
+
+    from autograder import feedback
+    from autograder.grading import grade_notebook
+
+    hostile = ("from IPython.display import HTML, display\n"
+               "display(HTML('<img src=x onerror=\"window.pwned=1\"><script>window.pwned=2</script>'))")
+    nb = f.with_extra_first_cell(f.solution(), hostile)
+    nb.cells.insert(1, nbformat.v4.new_markdown_cell("<script>window.pwned = 3</script> $\\text{<script>window.pwned=4</script>}$"))
+    page_file = tmp_path / "feedback.html"
+    page_file.write_text(feedback.render(grade_notebook(nb, module=MODULE, notebook=NOTEBOOK)), encoding="utf-8")
+    requested: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True)
+        try:
+            context = browser.new_context(offline=True)
+            context.route("**/*", lambda route: route.continue_() if route.request.url.startswith("file:") else route.abort())
+            page = context.new_page()
+            page.on("request", lambda r: requested.append(r.url))
+            dialogs: list[str] = []
+            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+            page.goto(page_file.as_uri())
+            page.wait_for_load_state("load")
+            boxes = page.evaluate("Array.from(document.querySelectorAll('math')).map(m => m.getBoundingClientRect().width)")
+            figures = page.evaluate("Array.from(document.querySelectorAll('.jp-OutputArea-output img'))"
+                                    ".filter(i => i.complete && i.naturalWidth > 100).length")
+            pwned = page.evaluate("window.pwned === undefined ? null : window.pwned")
+            row = page.locator("tr", has_text="test-softmax").inner_text()
+            page.screenshot(path=str(tmp_path / "feedback.png"), full_page=False)
+        finally:
+            browser.close()
+    assert requested == [page_file.as_uri()], f"the page asked for more than itself: {requested}"
+    assert len(boxes) >= 10 and sum(w > 5 for w in boxes) >= 10, f"equations not drawn: {boxes[:10]}"
+    assert figures >= 1, "the notebook's figure is missing"
+    assert pwned is None and not dialogs, f"a student's script ran: {pwned} {dialogs}"
+    assert "3 / 3" in row and "passed" in row, row
+
+
+def test_the_class_page_shows_the_class_and_opens_a_students_feedback(sync_playwright, tmp_path):
+    """After `autograder grade`, the instructor opens the class page: three students, the
+    question everyone failed marked, and one student's feedback one click away."""
+    import factories as f
+
+    root = f.nbgrader_layout(tmp_path / "subs", {"ada": f.solution(), "bea": f.partial(), "cem": f.blank()})
+    made = subprocess.run([str(Path(sys.executable).parent / "autograder"), "grade", str(root), "--module", "00",
+                           "--out", str(tmp_path / "out"), "--workers", "1"], capture_output=True, text=True, timeout=600)
+    assert made.returncode == 0, made.stderr
+    assert "class page: file://" in made.stdout and "questions with the fewest full marks" in made.stdout, made.stdout
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True)
+        try:
+            context = browser.new_context(offline=True)
+            page = context.new_page()
+            page.goto((tmp_path / "out" / "index.html").as_uri())
+            students = page.locator("h2:has-text('Students') + table tbody tr")
+            names = [students.nth(i).locator("td").first.inner_text() for i in range(students.count())]
+            pairwise = page.locator("tr", has_text="test-pairwise")
+            low = pairwise.get_attribute("class")
+            share = pairwise.locator("td").nth(3).inner_text()
+            page.locator("tr", has_text="bea").get_by_role("link", name="getting-started").click()
+            page.wait_for_load_state("load")
+            title = page.locator(".ag-summary h1").inner_text()
+            total = page.locator(".ag-total").inner_text()
+            page.screenshot(path=str(tmp_path / "bea-feedback.png"))
+        finally:
+            browser.close()
+    assert names == ["ada", "bea", "cem"], names
+    assert share == "33%" and low == "low", (share, low)  # only ada passes it
+    assert "00-getting-started" in title and total.startswith("3 / 8"), (title, total)

@@ -101,14 +101,14 @@ def test_cluster_grades_like_the_local_pool(cluster, tmp_path):
 def test_edited_tests_travel_to_the_workers_and_regrade(cluster, tmp_path, monkeypatch):
     """The workers' own checkout has the original tests; the grader's copy is stricter. The
     grades must follow the grader's copy, and editing it must regrade."""
-    monkeypatch.setattr(paths, "SOLUTIONS", course_edits.copy_solutions(tmp_path))
+    roots = paths.Roots(solutions=course_edits.copy_solutions(tmp_path))
     root = f.nbgrader_layout(tmp_path / "subs", {"ada": f.solution(), "bea": f.solution()})
     out = tmp_path / "out"
-    first = grade(root, module="00", out=out, scheduler=cluster.address, progress=False)
+    first = grade(root, module="00", out=out, scheduler=cluster.address, progress=False, roots=roots)
     assert {r.score for r in first.rows} == {8}
 
-    course_edits.make_test_stricter(paths.SOLUTIONS)
-    second = grade(root, module="00", out=out, scheduler=cluster.address, progress=False)
+    course_edits.make_test_stricter(roots.solutions)
+    second = grade(root, module="00", out=out, scheduler=cluster.address, progress=False, roots=roots)
     assert second.graded_now == 2
     assert {r.score for r in second.rows} == {8 - course_edits.POINTS_LOST}
 
@@ -129,7 +129,7 @@ def test_unreachable_scheduler_is_a_clear_error(tmp_path):
     with dask.config.set({"distributed.comm.timeouts.connect": "2s"}):
         result = CliRunner().invoke(main, ["grade", str(root), "--module", "00", "--out", str(tmp_path / "out"),
                                            "--scheduler", f"tcp://127.0.0.1:{port}"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2, "a scheduler that cannot be reached is the user's to fix: one line, exit 2"
     assert "cannot reach the Dask scheduler" in result.output
 
 
@@ -205,7 +205,10 @@ def test_lost_scheduler_stops_the_batch_and_a_rerun_finishes_it(tmp_path_factory
         first.close()
     before = len(Records(f"sqlite:///{out / 'gradebook.db'}").rows())
     assert before < len(students), "the kill came too late to test anything"
-    assert batch.returncode == 1 and "lost the Dask scheduler" in stderr, stderr[-2000:]
+    assert batch.returncode == 2 and "lost the Dask scheduler" in stderr, stderr[-2000:]
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith("autograder: error: lost the Dask scheduler") and "bug" not in stderr, (
+        "losing the scheduler is not the autograder's bug: it ends with one line saying what happened")
 
     second = Cluster(tmp_path_factory.mktemp("dask-again"))
     try:

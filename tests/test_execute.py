@@ -9,7 +9,9 @@ import nbformat
 import pytest
 from factories import running
 
-from autograder.execute import Kernel, Limits, execute
+from autograder.execute import execute
+from autograder.kernel import Kernel
+from autograder.settings import Limits
 
 pytestmark = pytest.mark.platform
 

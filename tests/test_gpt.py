@@ -398,3 +398,291 @@ def test_prefix_tuning_works_with_alibi_and_a_mask():
     assert not torch.allclose(with_prefix, model(idx)[0]), "the prefix must change the outputs"
     both = model(idx, prefix_kv=kv, attn_mask=torch.ones(8, 8, dtype=torch.bool))[0]
     assert both.shape == (2, 8, 17)
+
+
+# --- the fused kernel on every path --------------------------------------------------------------
+
+
+def test_prefix_path_calls_sdpa_without_a_materialised_mask(monkeypatch):
+    """The prefix path hands SDPA the lower-right causal bias (flash attention takes it on CUDA),
+    not a boolean matrix; the causal path passes is_causal."""
+    from torch.nn.attention.bias import CausalBias
+
+    seen = []
+    real = F.scaled_dot_product_attention
+
+    def spy(q, k, v, attn_mask=None, **kw):
+        seen.append((type(attn_mask), kw.get("is_causal", False)))
+        return real(q, k, v, attn_mask=attn_mask, **kw)
+
+    monkeypatch.setattr(F, "scaled_dot_product_attention", spy)
+    model = tiny()
+    idx = torch.randint(17, (2, 6))
+    model(idx)
+    assert seen and all(m is type(None) and causal for m, causal in seen)
+    seen.clear()
+    kv = [(torch.randn(1, 2, 3, 8), torch.randn(1, 2, 3, 8)) for _ in model.blocks]
+    model(idx, prefix_kv=kv)
+    assert seen and all(issubclass(m, CausalBias) for m, _ in seen), seen
+
+
+# --- the trainer: device, precision, scaler, compilation, time budget ------------------------------
+
+
+def test_device_selection_prefers_cuda_then_mps_then_cpu(monkeypatch):
+    monkeypatch.delenv("COURSE_DEVICE", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert gpt_train.resolve_device().type == "mps"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert gpt_train.resolve_device().type == "cuda"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert gpt_train.resolve_device().type == "cpu"
+    monkeypatch.setenv("COURSE_DEVICE", "cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert gpt_train.resolve_device().type == "cpu", "COURSE_DEVICE forces a device"
+    assert gpt_train.resolve_device("mps").type == "mps", "an explicit device wins"
+
+
+def test_train_uses_the_best_device_when_none_is_given(monkeypatch):
+    chosen = []
+    monkeypatch.setattr(
+        gpt_train, "resolve_device", lambda d=None: chosen.append(d) or torch.device("cpu")
+    )
+    data = torch.randint(0, 11, (300,))
+    tc = gpt_train.TrainConfig(max_steps=2, batch_size=2, warmup=1, eval_every=2, eval_batches=1)
+    gpt_train.train(GPT(GPTConfig(vocab_size=11, block_size=8, n_layer=1, n_head=2, n_embd=8)),
+                    data, data, tc, log=lambda *a: None)
+    assert chosen == [None]
+
+
+@pytest.mark.parametrize(
+    "device, amp, bf16, dtype, scaler",
+    [
+        ("cuda", None, True, torch.bfloat16, False),  # A100, H100: bf16, no scaler
+        ("cuda", None, False, torch.float16, True),  # T4, V100: fp16 needs the scaler
+        ("cuda", True, False, torch.float16, True),
+        ("cuda", False, True, None, False),  # amp off: float32
+        ("cpu", None, None, None, False),
+        ("cpu", True, None, torch.bfloat16, False),
+        ("mps", None, None, None, False),
+        ("mps", True, None, torch.float16, True),
+    ],
+)
+def test_precision_policy(device, amp, bf16, dtype, scaler):
+    p = gpt_train.precision_for(torch.device(device), amp, bf16=bf16)
+    assert (p.dtype, p.scaler) == (dtype, scaler)
+
+
+def test_fp16_always_comes_with_a_scaler():
+    for device in ("cuda", "mps", "cpu"):
+        for amp in (None, True, False):
+            for bf16 in (True, False):
+                p = gpt_train.precision_for(torch.device(device), amp, bf16=bf16)
+                assert p.scaler == (p.dtype == torch.float16), (device, amp, bf16, p)
+
+
+def _step_pair(grad_clip, scale_loss=1.0):
+    """Two copies of a tiny model, one stepped with an enabled GradScaler, one without."""
+    torch.manual_seed(0)
+    a = GPT(GPTConfig(vocab_size=11, block_size=8, n_layer=1, n_head=2, n_embd=8))
+    b = GPT(GPTConfig(vocab_size=11, block_size=8, n_layer=1, n_head=2, n_embd=8))
+    b.load_state_dict(a.state_dict())
+    x, y = torch.randint(11, (2, 2, 8), generator=torch.Generator().manual_seed(1))
+    fp32 = gpt_train.Precision(None, False)
+    out = []
+    for model, enabled in ((a, False), (b, True)):
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+        scaler = torch.amp.GradScaler("cpu", enabled=enabled, init_scale=2.0**10)
+
+        def fwd(x, y, model=model):
+            logits, loss = model(x, y)
+            return logits, loss * scale_loss
+
+        gpt_train.train_step(fwd, opt, scaler, x, y, torch.device("cpu"), fp32, grad_clip,
+                             list(model.parameters()))
+        out.append((model, scaler))
+    return out
+
+
+def test_scaled_step_equals_the_unscaled_step_with_clipping():
+    """The scaler unscales before clipping: the update is the unscaled one (clipping active)."""
+    (a, _), (b, scaler) = _step_pair(grad_clip=1e-3)
+    for (name, pa), pb in zip(a.named_parameters(), b.parameters(), strict=True):
+        torch.testing.assert_close(pa, pb, rtol=1e-5, atol=1e-7, msg=name)
+    assert scaler.get_scale() == 2.0**10, "a finite step keeps the scale"
+
+
+def test_overflowing_step_is_skipped_and_the_scale_halves():
+    (_, _), (b, scaler) = _step_pair(grad_clip=1.0, scale_loss=float("inf"))
+    torch.manual_seed(0)
+    fresh = GPT(GPTConfig(vocab_size=11, block_size=8, n_layer=1, n_head=2, n_embd=8))
+    for pa, pb in zip(fresh.parameters(), b.parameters(), strict=True):
+        torch.testing.assert_close(pa, pb)
+    assert scaler.get_scale() == 2.0**9
+
+
+def test_compile_mode_follows_the_model_size():
+    assert gpt_train.compile_mode(800_000, "cpu") is None
+    assert gpt_train.compile_mode(10_700_000, "cuda") == "reduce-overhead"
+    assert gpt_train.compile_mode(124_000_000, "cuda") == "default"
+
+
+@pytest.mark.parametrize("flag, mode", [(None, None), (False, None), (True, None),
+                                        (True, "max-autotune-no-cudagraphs")])
+def test_compile_flag(monkeypatch, flag, mode):
+    calls = []
+
+    def fake_compile(model, mode=None):
+        calls.append(mode)
+        return model
+
+    monkeypatch.setattr(torch, "compile", fake_compile)
+    data = torch.randint(0, 11, (300,))
+    tc = gpt_train.TrainConfig(max_steps=3, batch_size=2, warmup=1, eval_every=3,
+                               eval_batches=1, compile=flag, compile_mode=mode)
+    hist = gpt_train.train(GPT(GPTConfig(vocab_size=11, block_size=8, n_layer=1, n_head=2,
+                                         n_embd=8)), data, data, tc, "cpu", log=lambda *a: None)
+    assert calls == ([mode] if flag else []), "on a CPU, compile only when asked"
+    assert hist.info["compile"] is bool(flag)
+    if flag:
+        assert "compile_seconds" in hist.info
+
+
+def test_evaluation_batches_have_the_training_shape(monkeypatch):
+    shapes = []
+    model = GPT(GPTConfig(vocab_size=11, block_size=8, n_layer=1, n_head=2, n_embd=8))
+    model.register_forward_hook(lambda m, args, out: shapes.append((m.training, tuple(args[0].shape))))
+    data = torch.randint(0, 11, (300,))
+    tc = gpt_train.TrainConfig(max_steps=2, batch_size=3, warmup=1, eval_every=2, eval_batches=2)
+    gpt_train.train(model, data, data, tc, "cpu", log=lambda *a: None)
+    assert {s for t, s in shapes if not t} == {(3, 8)} == {s for t, s in shapes if t}
+
+
+def test_time_budget_fits_the_cosine_to_the_steps_it_allows():
+    b = gpt_train.TimeBudget(10.0, cap=10_000, skip=3, probe=20)
+    t = 0.0
+    fitted = []
+    for step in range(1, 200):
+        t += 2.0 if step <= 3 else 0.05  # slow first steps (compilation), then 0.05 s a step
+        fitted.append(b.observe(step, t))
+        if b.exhausted(t) or step >= b.max_steps:
+            break
+    assert fitted[10] == 10_000, "nothing is fitted before `probe` steps"
+    # 6 s went to the first 3 steps; 4 s remain at 0.05 s a step: 80 more steps
+    assert b.max_steps == 83 and step == 83
+    assert gpt_train.TimeBudget(10.0, cap=50).observe(3, 6.0) == 50
+
+
+def test_time_budget_in_the_trainer_ends_the_cosine_at_min_lr(monkeypatch):
+    clock = {"t": 0.0}
+    real_step = gpt_train.train_step
+
+    def timed_step(*args, **kw):
+        clock["t"] += 0.01  # every step costs 10 ms of fake time
+        return real_step(*args, **kw)
+
+    monkeypatch.setattr(gpt_train, "train_step", timed_step)
+    monkeypatch.setattr(gpt_train.time, "perf_counter", lambda: clock["t"])
+    data = torch.randint(0, 11, (400,))
+    tc = gpt_train.TrainConfig(max_steps=10_000, batch_size=2, lr=1e-2, min_lr=1e-3, warmup=5,
+                               eval_every=1000, eval_batches=1, time_budget=0.5)
+    model = GPT(GPTConfig(vocab_size=11, block_size=8, n_layer=1, n_head=2, n_embd=8))
+    hist = gpt_train.train(model, data, data, tc, "cpu", log=lambda *a: None)
+    last = hist.rows[-1]
+    assert hist.info["budget_fitted"]
+    assert last["step"] == last["max_steps"] == 50, last
+    assert last["lr"] == pytest.approx(1e-3), "the schedule ends at min_lr when the budget ends"
+    assert last["seconds"] == pytest.approx(0.5)
+
+
+def test_time_limit_stops_without_refitting(monkeypatch):
+    clock = {"t": 0.0}
+    real_step = gpt_train.train_step
+
+    def timed_step(*args, **kw):
+        clock["t"] += 0.01
+        return real_step(*args, **kw)
+
+    monkeypatch.setattr(gpt_train, "train_step", timed_step)
+    monkeypatch.setattr(gpt_train.time, "perf_counter", lambda: clock["t"])
+    data = torch.randint(0, 11, (400,))
+    tc = gpt_train.TrainConfig(max_steps=1000, batch_size=2, warmup=5, eval_every=1000,
+                               eval_batches=1, time_limit=0.2)
+    hist = gpt_train.train(GPT(GPTConfig(vocab_size=11, block_size=8, n_layer=1, n_head=2,
+                                         n_embd=8)), data, data, tc, "cpu", log=lambda *a: None)
+    assert hist.rows[-1]["step"] == 20 and hist.rows[-1]["max_steps"] == 20
+    assert not hist.info["budget_fitted"]
+
+
+def test_get_batch_windows_are_shifted_by_one():
+    data = torch.arange(100)
+    x, y = gpt_train.get_batch(data, 4, 10, torch.Generator().manual_seed(0))
+    assert x.shape == y.shape == (4, 10)
+    torch.testing.assert_close(y, x + 1)
+    assert int(x.max()) + 1 < 100
+
+
+def test_load_text_splits_like_nanogpt():
+    text = "".join(chr(97 + i % 5) for i in range(1000))
+    tok, tr, va = gpt_train.load_text(text)
+    assert tok.itos == list("abcde") and len(tr) == 900 and len(va) == 100
+
+
+def test_peak_flops_table():
+    assert gpt_train.peak_flops(torch.device("cpu")) is None
+    assert gpt_train.peak_flops(torch.device("cuda"), "NVIDIA H100 80GB HBM3") == 989e12
+    assert gpt_train.peak_flops(torch.device("cuda"), "NVIDIA H100 PCIe") == 756e12
+    assert gpt_train.peak_flops(torch.device("cuda"), "Tesla T4") == 65e12
+    assert gpt_train.peak_flops(torch.device("cuda"), "NVIDIA H200") == 989e12
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_loss_equals_cpu_loss():
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "train_gpt", Path(__file__).resolve().parent.parent / "benchmarks" / "train_gpt.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    checks = bench.check_device(torch.device("cuda"), smoke=True)
+    assert all(c["ok"] for c in checks.values()), checks
+
+
+@pytest.mark.mps
+@pytest.mark.skipif(not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()),
+                    reason="needs Apple's MPS")
+def test_mps_loss_equals_cpu_loss():
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "train_gpt", Path(__file__).resolve().parent.parent / "benchmarks" / "train_gpt.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    checks = bench.check_device(torch.device("mps"), smoke=True)
+    assert all(c["ok"] for c in checks.values()), checks
+
+
+def test_gpu_check_script_runs_on_the_cpu(tmp_path):
+    """benchmarks/gpu_check.sh --device cpu --smoke: every step of the GPU check, tiny."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    out = tmp_path / "gpu_check.json"
+    env = {"PATH": "/usr/bin:/bin", "PYTHON": sys.executable, "COURSE_PROFILE": "quick"}
+    proc = subprocess.run(["bash", str(root / "benchmarks" / "gpu_check.sh"), "--device", "cpu",
+                           "--smoke", "--out", str(out)], cwd=root, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert result["ran_on_gpu"] is False
+    assert all(c["ok"] for c in result["check"].values())
+    assert result["run"]["history"][-1]["val_loss"] < result["run"]["history"][0]["val_loss"]
+    assert "checks: all ok" in proc.stdout

@@ -8,14 +8,12 @@ in one batch beside a correct submission, which must keep its full marks.
 from __future__ import annotations
 
 import csv
-import json
 
 import factories as f
-import numpy as np
 import pytest
 from moduletools import with_answer
 
-from autograder import authoring, wire
+from autograder import authoring
 from autograder.batch import grade
 from autograder.grading import grade_notebook
 
@@ -177,62 +175,6 @@ def test_every_cell_starts_from_seeded_generators():
     assert result.score == f.MAX
 
 
-# --- the wire: what the judge accepts from a kernel ---------------------------------------------
-
-
-def _judge_decode(value):
-    return wire.decode(json.loads(json.dumps(value)), lambda tag: ("handle", tag["$h"]), trusted=False,
-                       modules=lambda name: (_ for _ in ()).throw(wire.WireError(name)))
-
-
-def test_data_round_trips_as_builtin_types():
-    import torch
-
-    sample = {"a": [1, 2.5, float("nan"), None, True], ("t", 1): {3, 4}, "arr": np.arange(6).reshape(2, 3),
-              "s": slice(1, None, 2), "c": 1 + 2j, "b": b"x", "f32": np.float32(1.5),
-              "tensor": torch.ones(2, 2, requires_grad=True), "r": range(3)}
-    back = _judge_decode(wire.encode(sample, lambda obj: pytest.fail(f"not data: {obj!r}")))
-    assert back["a"][:2] == [1, 2.5] and np.isnan(back["a"][2]) and back[("t", 1)] == {3, 4}
-    assert np.array_equal(back["arr"], sample["arr"]) and back["arr"].dtype == sample["arr"].dtype
-    assert back["s"] == slice(1, None, 2) and back["c"] == 1 + 2j and back["b"] == b"x" and back["r"] == range(3)
-    assert isinstance(back["tensor"], torch.Tensor) and back["tensor"].requires_grad
-    assert type(back["f32"]) is np.float32
-
-
-def test_objects_become_handles_and_subclasses_lose_their_behaviour():
-    class Weird(float):
-        def __eq__(self, other):
-            return True
-
-    handles = []
-    encoded = wire.encode([Weird(2.0), object()], lambda obj: handles.append(obj) or {"$h": len(handles)})
-    back = _judge_decode(encoded)
-    assert type(back[0]) is float and back[0] != 3.0
-    assert back[1] == ("handle", 1)
-
-
-@pytest.mark.parametrize("bad", [
-    {"$p": "gASVEAAAAAAAAACMCGJ1aWx0aW5zlIwFcHJpbnSUk5Qu"},  # a pickle: never unpickled by the judge
-    {"$m": "os"},  # a module the judge did not choose
-    {"x": 1},  # an untagged object
-    {"$a": ["|O", [1], "AA=="]},  # object arrays are not data
-    {"$a": ["<f8", [3], "AAAAAAAAAAA="]},  # data shorter than the shape says
-    {"$zz": 1},
-    {"$h": "1"},
-])
-def test_the_judge_refuses_what_is_not_data(bad):
-    with pytest.raises(wire.WireError):
-        _judge_decode(bad)
-
-
-def test_deep_nesting_is_refused():
-    value = 1
-    for _ in range(wire.MAX_DEPTH + 5):
-        value = [value]
-    with pytest.raises(wire.WireError):
-        _judge_decode(value)
-
-
 # --- student code that misbehaves while the judge calls it ---------------------------------------
 
 
@@ -242,7 +184,7 @@ def _solution_with(exercise: str, code: str):
 
 def test_a_call_that_never_returns_times_out_that_test_only():
     nb = _solution_with("ex-softmax", "def softmax(z, axis=-1):\n    while True:\n        pass")
-    from autograder.execute import Limits
+    from autograder.settings import Limits
 
     result = grade_notebook(nb, module=f.MODULE, notebook=f.NOTEBOOK, limits=Limits(cell_timeout=4, notebook_timeout=60))
     assert result.status == "timeout" and "interrupted" in result.reason, result.reason

@@ -67,3 +67,38 @@ def test_median_split_keeps_every_point(ref, problem):
     assert len(left) == len(X) // 2
     assert sorted(np.concatenate([left, right]).tolist()) == list(range(len(X)))
     assert np.all(X[left, axis] <= value) and np.all(X[right, axis] >= value)
+
+
+@settings(max_examples=100, deadline=None)
+@given(problems())
+def test_median_split_axis_and_value(ref, problem):
+    """The widest axis by range (max - min) of the node's own points, the lowest on a tie; the
+    value is the coordinate of rank m // 2."""
+    X, _, _, _, _ = problem
+    if len(X) < 2:
+        return
+    idx = np.arange(len(X))[::-1][: max(2, len(X) - 1)]  # a subset, not in row order
+    axis, value, left, right = ref["median_split"](X, idx)
+    spread = X[idx].max(axis=0) - X[idx].min(axis=0)
+    assert axis == int(np.flatnonzero(spread == spread.max())[0])
+    assert value == np.sort(X[idx, axis])[len(idx) // 2]
+    assert len(left) == len(idx) // 2 and sorted(np.r_[left, right].tolist()) == sorted(idx.tolist())
+
+
+@settings(max_examples=50, deadline=None)
+@given(problems())
+def test_searches_never_read_a_far_cluster(ref, problem):
+    """A copy of the data 1000 away, moved onto the query after fit: the pruned searches never
+    read it, so their answers are those of the near cluster alone (what the notebook's pruning
+    tests rely on)."""
+    X, x, k, leaf_size, r = problem
+    n = len(X)
+    if 2 * n <= leaf_size:
+        return  # one leaf holds both clusters: nothing to prune
+    tree = ref["KDTree"](leaf_size=leaf_size).fit(np.vstack([X, X + 1000.0]))
+    tree.X_ = np.vstack([X, np.tile(x, (n, 1))])
+    dist, idx = tree.query(x, k)
+    np.testing.assert_allclose(dist, np.sort(cdist(x[None], X)[0])[:k])
+    assert np.all(idx < n)
+    expected = np.flatnonzero(cdist(x[None], X, "sqeuclidean")[0] <= r * r)
+    np.testing.assert_array_equal(tree.query_radius(x, float(r)), expected)

@@ -71,6 +71,43 @@ def forged_test(nb, marker):
     return nb
 
 
+def with_meta(nb, grade_id, **changes):
+    """The cell ``grade_id`` with its nbgrader metadata changed (points, grade, grade_id...)."""
+    nb = nbformat.from_dict(nb)
+    cell = next(c for c in nb.cells if _gid(c) == grade_id)
+    cell.metadata["nbgrader"].update(changes)
+    return nb
+
+
+def as_cell_type(nb, grade_id, cell_type):
+    """The cell ``grade_id`` turned into a markdown or raw cell (metadata kept)."""
+    nb = nbformat.from_dict(nb)
+    i = next(i for i, c in enumerate(nb.cells) if _gid(c) == grade_id)
+    old = nb.cells[i]
+    new = (nbformat.v4.new_markdown_cell if cell_type == "markdown" else nbformat.v4.new_raw_cell)(old.source)
+    new.metadata = old.metadata
+    nb.cells[i] = new
+    return nb
+
+
+def markdown_task(nb):
+    """A markdown cell dressed as nbgrader's manually graded task, worth 100 points."""
+    nb = nbformat.from_dict(nb)
+    cell = nbformat.v4.new_markdown_cell("I deserve full marks.")
+    cell.metadata["nbgrader"] = {"grade": True, "grade_id": "task-bonus", "points": 100, "solution": False,
+                                 "task": True, "locked": False, "schema_version": 3}
+    nb.cells.append(cell)
+    return nb
+
+
+def swapped_test_ids(nb):
+    nb = nbformat.from_dict(nb)
+    a = next(c for c in nb.cells if _gid(c) == "test-softmax")
+    b = next(c for c in nb.cells if _gid(c) == "test-pairwise")
+    a.metadata["nbgrader"]["grade_id"], b.metadata["nbgrader"]["grade_id"] = "test-pairwise", "test-softmax"
+    return nb
+
+
 def other_kernelspec(nb):
     nb = nbformat.from_dict(nb)
     nb.metadata["kernelspec"] = {"name": "ir", "display_name": "R", "language": "R"}
@@ -105,6 +142,15 @@ def mangled(tmp_path_factory):
         "no_softmax": without_answer(sol, "ex-softmax"),
         "not_a_notebook": json.dumps({"hello": 1}).encode(),
         "truncated": nbformat.writes(sol).encode()[:500],
+        # forged grading metadata: nothing in a submission's metadata is trusted
+        "points_inflated": with_meta(f.partial(), "test-softmax", points=100),
+        "blank_points_inflated": with_meta(f.blank(), "test-pairwise", points=100),
+        "answer_claims_points": with_meta(sol, "ex-softmax", grade=True, points=50),
+        "test_ids_swapped": swapped_test_ids(f.partial()),
+        "test_as_markdown": as_cell_type(f.partial(), "test-softmax", "markdown"),
+        "test_as_raw": as_cell_type(f.blank(), "test-softmax", "raw"),
+        "answer_as_markdown": as_cell_type(sol, "ex-softmax", "markdown"),
+        "markdown_claims_points": markdown_task(f.blank()),
     }
     f.nbgrader_layout(root, students)
     report = grade(root, module="00", out=tmp_path_factory.mktemp("out"), workers=2, cell_timeout=10,
@@ -127,6 +173,14 @@ EXPECTED = {
     "no_softmax": (5.0, "graded"),
     "not_a_notebook": (0.0, "invalid_notebook"),
     "truncated": (0.0, "invalid_notebook"),
+    "points_inflated": (3.0, "graded"),  # the source's points count, not the submission's
+    "blank_points_inflated": (0.0, "graded"),
+    "answer_claims_points": (8.0, "graded"),  # an answer cell that calls itself graded earns nothing extra
+    "test_ids_swapped": (3.0, "graded"),
+    "test_as_markdown": (3.0, "graded"),  # a test cell made markdown is re-inserted as code and runs
+    "test_as_raw": (0.0, "graded"),
+    "answer_as_markdown": (5.0, "graded"),  # the answer is no longer code: its tests fail
+    "markdown_claims_points": (0.0, "graded"),
 }
 
 

@@ -8,7 +8,9 @@ the mistake it names.
 import pytest
 from moduletools import (
     assert_every_exercise_covered,
+    check_right_answer,
     check_wrong_answer,
+    right_answer_cases,
     source,
     wrong_answer_cases,
 )
@@ -55,11 +57,28 @@ GRAD_HESS = [
     y = np.asarray(y, dtype=float)
     return m - y, m * (1 - m)
 """,
+    # p = e^F / (1 + e^F): nan for a margin of 800
+    """def logloss_grad_hess(y, margin):
+    e = np.exp(np.asarray(margin, dtype=float))
+    p = e / (1 + e)
+    return p - np.asarray(y, dtype=float), p * (1 - p)
+""",
+    # the {-1, +1} label convention applied to {0, 1} labels
+    """def logloss_grad_hess(y, margin):
+    y = np.asarray(y, dtype=float)
+    F = np.asarray(margin, dtype=float)
+    s = 1 / (1 + np.exp(y * F))
+    return -y * s, s * (1 - s)
+""",
 ]
 
 LEAF_WEIGHT = [
     "def leaf_weight(G, H, reg_lambda):\n    return np.asarray(G, dtype=float) / (np.asarray(H, dtype=float) + reg_lambda)  # sign\n",
     "def leaf_weight(G, H, reg_lambda):\n    return -np.asarray(G, dtype=float) / np.asarray(H, dtype=float)  # lambda forgotten\n",
+    # operator precedence: -G / H + lambda
+    "def leaf_weight(G, H, reg_lambda):\n    return -np.asarray(G, dtype=float) / np.asarray(H, dtype=float) + reg_lambda\n",
+    # the learning rate applied here as well (the loop applies it again)
+    "def leaf_weight(G, H, reg_lambda):\n    return -0.3 * np.asarray(G, dtype=float) / (np.asarray(H, dtype=float) + reg_lambda)\n",
 ]
 
 SPLIT_GAIN = [
@@ -81,6 +100,12 @@ SPLIT_GAIN = [
     return 0.5 * (G_L**2 / (H_L + reg_lambda) + G_R**2 / (H_R + reg_lambda)
                   - (G_L + G_R) ** 2 / (H_L + H_R)) - gamma
 """,
+    # the parent's term from the children's squares, G_L^2 + G_R^2, not (G_L + G_R)^2
+    """def split_gain(G_L, H_L, G_R, H_R, reg_lambda, gamma=0.0):
+    G_L, H_L, G_R, H_R = (np.asarray(a, dtype=float) for a in (G_L, H_L, G_R, H_R))
+    return 0.5 * (G_L**2 / (H_L + reg_lambda) + G_R**2 / (H_R + reg_lambda)
+                  - (G_L**2 + G_R**2) / (H_L + H_R + reg_lambda)) - gamma
+""",
 ]
 
 
@@ -97,6 +122,27 @@ def _best_split_wrong() -> list[str]:
         _mutate(ex, "threshold = (lo + hi) * np.float32(0.5)", "threshold = lo"),
         # splits allowed between equal values
         _mutate(ex, "valid = (xs[1:] != xs[:-1]) & ", "valid = "),
+        # np.argmax: the first (smallest) threshold wins a tie instead of the largest
+        _mutate(
+            ex,
+            "k = len(gains) - 1 - int(np.argmax(gains.astype(np.float32)[::-1]))",
+            "k = int(np.argmax(gains.astype(np.float32)))",
+        ),
+        # the largest threshold among float64 ties only: gains equal in float32 are not a tie
+        _mutate(ex, "int(np.argmax(gains.astype(np.float32)[::-1]))", "int(np.argmax(gains[::-1]))"),
+        # x kept in float64: 1 and 1 + 1e-9 count as two values
+        _mutate(ex, "x = np.asarray(x, dtype=np.float32)", "x = np.asarray(x, dtype=float)"),
+        # the float32 midpoint without its fix: it can round down to lo, and lo then goes right
+        _mutate(ex, "    if threshold == lo:\n        threshold = hi\n", ""),
+        # the midpoint in float64, without the fix: np.float32(threshold) rounds back to lo
+        _mutate(ex, "    threshold = (lo + hi) * np.float32(0.5)\n    if threshold == lo:\n        threshold = hi\n",
+                "    threshold = (float(lo) + float(hi)) / 2\n"),
+        # min_child_weight as a strict bound
+        _mutate(
+            ex,
+            "(H_L >= min_child_weight) & (H_R >= min_child_weight)",
+            "(H_L > min_child_weight) & (H_R > min_child_weight)",
+        ),
     ]
 
 
@@ -117,6 +163,13 @@ def _build_tree_wrong() -> list[str]:
             "best_split(X[:, j], g, h, reg_lambda, min_child_weight)",
             "best_split(X[:, j], g, h, reg_lambda)",
         ),
+        # >= : the LAST of two features with equal gains wins
+        _mutate(ex, "if np.float32(gain) > np.float32(best_gain):", "if np.float32(gain) >= np.float32(best_gain) and gain > 0:"),
+        # the stored gain has gamma subtracted
+        _mutate(ex, '"gain": float(best_gain),', '"gain": float(best_gain - gamma),'),
+        # prunes when EITHER child is a leaf
+        _mutate(ex, 'if "leaf" in left and "leaf" in right and best_gain < gamma:',
+                'if ("leaf" in left or "leaf" in right) and best_gain < gamma:'),
     ]
 
 
@@ -148,6 +201,18 @@ def _scale(tree, eta):
             "        for _ in range(self.n_estimators):\n            g, h = logloss_grad_hess(y, margin)\n",
             "        g, h = logloss_grad_hess(y, margin)\n        for _ in range(self.n_estimators):\n",
         ),
+        # decision_function forgets the learning rate
+        _mutate(ex, "            margin += self.learning_rate * predict_tree(tree, X)\n        return margin",
+                "            margin += predict_tree(tree, X)\n        return margin"),
+        # decision_function returns the margins fit ended with, whatever X is
+        _mutate(ex, "            margin += self.learning_rate * predict_tree(tree, X)\n        return self\n",
+                "            margin += self.learning_rate * predict_tree(tree, X)\n        self.margin_ = margin\n        return self\n")
+        .replace("        margin = np.full(len(X), self.base_margin_)\n        for tree in self.trees_:\n"
+                 "            margin += self.learning_rate * predict_tree(tree, X)\n        return margin",
+                 "        return self.margin_.copy()"),
+        # the hyper-parameters of the trees left at build_tree's defaults
+        _mutate(ex, "build_tree(X, g, h, self.max_depth, self.reg_lambda, self.gamma, self.min_child_weight)",
+                "build_tree(X, g, h, self.max_depth)"),
     ]
 
 
@@ -174,3 +239,116 @@ def test_wrong_answer_is_rejected(case):
 
 def test_every_exercise_has_a_wrong_answer():
     assert_every_exercise_covered(MODULE, WRONG)
+
+
+RIGHT_BEST_SPLIT_LOOP = """
+def best_split(x, g, h, reg_lambda=1.0, min_child_weight=1.0):
+    # one candidate per pair of neighbouring distinct values, scanned upwards
+    x = np.asarray(x, dtype=np.float32)
+    g, h = np.asarray(g, dtype=float), np.asarray(h, dtype=float)
+    best, best32 = (-np.inf, np.nan), None
+    values = np.unique(x)
+    for lo, hi in zip(values[:-1], values[1:]):
+        left = x <= lo
+        GL, HL = g[left].sum(), h[left].sum()
+        GR, HR = g[~left].sum(), h[~left].sum()
+        if HL < min_child_weight or HR < min_child_weight:
+            continue
+        gain = float(split_gain(GL, HL, GR, HR, reg_lambda))
+        if best32 is None or np.float32(gain) >= best32:  # >= upwards: the largest threshold wins ties
+            t = (lo + hi) * np.float32(0.5)
+            best, best32 = (gain, float(hi if t == lo else t)), np.float32(gain)
+    return best
+"""
+
+RIGHT_BEST_SPLIT_VECTOR = """
+def best_split(x, g, h, reg_lambda=1.0, min_child_weight=1.0):
+    # sorted with np.sort/argsort, candidates kept by boolean masks, the tie broken by flatnonzero
+    x = np.asarray(x, np.float32)
+    order = np.argsort(x)
+    xs, gs, hs = x[order], np.asarray(g, float)[order], np.asarray(h, float)[order]
+    GL, HL = np.cumsum(gs), np.cumsum(hs)
+    GL, HL = GL[:-1], HL[:-1]
+    GR, HR = gs.sum() - GL, hs.sum() - HL
+    ok = (xs[:-1] < xs[1:]) & (HL >= min_child_weight) & (HR >= min_child_weight)
+    if not np.any(ok):
+        return -np.inf, np.nan
+    gain = split_gain(GL[ok], HL[ok], GR[ok], HR[ok], reg_lambda)
+    k = np.flatnonzero(gain.astype(np.float32) == gain.astype(np.float32).max())[-1]
+    lo, hi = xs[:-1][ok][k], xs[1:][ok][k]
+    t = np.float32((lo + hi) * np.float32(0.5))
+    return float(gain[k]), float(hi) if t == lo else float(t)
+"""
+
+RIGHT_BOOSTING = """
+from scipy.special import expit, logit
+
+
+class BoostedTreesClassifier:
+    # margins accumulated as a list of tree outputs, the base margin by scipy's logit
+    def __init__(self, n_estimators=100, learning_rate=0.3, max_depth=6, reg_lambda=1.0,
+                 gamma=0.0, min_child_weight=1.0, base_score=0.5):
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.max_depth = max_depth
+        self.reg_lambda = reg_lambda
+        self.gamma = gamma
+        self.min_child_weight = min_child_weight
+        self.base_score = base_score
+
+    def fit(self, X, y):
+        X = np.asarray(X, dtype=np.float32)
+        self.base_margin_ = float(logit(self.base_score))
+        self.trees_ = []
+        for _ in range(self.n_estimators):
+            g, h = logloss_grad_hess(y, self.decision_function(X))
+            self.trees_.append(build_tree(X, g, h, max_depth=self.max_depth, reg_lambda=self.reg_lambda,
+                                          gamma=self.gamma, min_child_weight=self.min_child_weight))
+        return self
+
+    def decision_function(self, X):
+        outputs = [predict_tree(tree, X) for tree in self.trees_]
+        return self.base_margin_ + self.learning_rate * np.sum(outputs, axis=0) if outputs else np.full(len(X), self.base_margin_)
+
+    def predict_proba(self, X):
+        p = expit(self.decision_function(X))
+        return np.column_stack([1.0 - p, p])
+
+    def predict(self, X):
+        return (self.decision_function(X) > 0).astype(int)
+"""
+
+RIGHT = {
+    NOTEBOOK: {
+        "ex-grad-hess": [
+            # scipy's expit
+            "from scipy.special import expit\ndef logloss_grad_hess(y, margin):\n"
+            "    p = expit(np.asarray(margin, dtype=float))\n    return p - np.asarray(y, dtype=float), p * (1 - p)\n",
+            # h from |g|: |p - y| (1 - |p - y|) is p (1 - p) for y in {0, 1}
+            "def logloss_grad_hess(y, margin):\n    F = np.asarray(margin, dtype=float)\n"
+            "    g = np.exp(-np.logaddexp(0, -F)) - y\n    return g, np.abs(g) * (1 - np.abs(g))\n",
+        ],
+        "ex-leaf-weight": [
+            "def leaf_weight(G, H, reg_lambda):\n    return np.negative(np.divide(G, np.add(H, reg_lambda)))\n",
+        ],
+        "ex-split-gain": [
+            # the structure score of parent minus children, with a helper
+            "def split_gain(G_L, H_L, G_R, H_R, reg_lambda, gamma=0.0):\n"
+            "    score = lambda G, H: np.square(G) / (np.add(H, reg_lambda))\n"
+            "    G, H = np.add(G_L, G_R), np.add(H_L, H_R)\n"
+            "    return (score(G_L, H_L) + score(G_R, H_R) - score(G, H)) / 2 - gamma\n",
+        ],
+        "ex-best-split": [RIGHT_BEST_SPLIT_LOOP, RIGHT_BEST_SPLIT_VECTOR],
+        "ex-build-tree": [
+            # the features scanned from the last to the first: then >= keeps the first on a tie
+            _mutate("ex-build-tree", "    for j in range(X.shape[1]):\n", "    for j in reversed(range(X.shape[1])):\n")
+            .replace("if np.float32(gain) > np.float32(best_gain):", "if gain > 0 and np.float32(gain) >= np.float32(best_gain):"),
+        ],
+        "ex-boosting": [RIGHT_BOOSTING],
+    }
+}
+
+
+@pytest.mark.parametrize("case", right_answer_cases(MODULE, RIGHT), ids=str)
+def test_correct_answer_written_differently_keeps_full_marks(case):
+    check_right_answer(case)

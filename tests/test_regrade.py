@@ -18,19 +18,19 @@ pytestmark = pytest.mark.platform
 
 
 def test_a_test_edit_regrades_the_module_and_force_regrades_all(tmp_path, monkeypatch):
-    monkeypatch.setattr(paths, "SOLUTIONS", course_edits.copy_solutions(tmp_path))
+    roots = paths.Roots(solutions=course_edits.copy_solutions(tmp_path))
     root = f.nbgrader_layout(tmp_path / "subs", {"a": f.solution(), "b": f.partial(), "c": f.blank()})
     out = tmp_path / "out"
 
     def run(**kwargs):
-        report = grade(root, module="00", out=out, workers=1, progress=False, **kwargs)
+        report = grade(root, module="00", out=out, workers=1, progress=False, roots=roots, **kwargs)
         return report.graded_now, report.skipped
 
     assert run() == (3, 0)
     before = Records(f"sqlite:///{out / 'gradebook.db'}").done(course_edits.MODULE)
     assert run() == (0, 3)
 
-    course_edits.make_test_stricter(paths.SOLUTIONS)
+    course_edits.make_test_stricter(roots.solutions)
     assert run() == (3, 0), "a change to the module's tests must regrade every submission"
     after = Records(f"sqlite:///{out / 'gradebook.db'}").done(course_edits.MODULE)
     assert set(after) == set(before) and all(after[s] != before[s] for s in before)

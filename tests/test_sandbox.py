@@ -17,8 +17,9 @@ import factories as f
 import pytest
 
 from autograder import paths, sandbox
-from autograder.execute import Kernel, Limits
 from autograder.grading import grade_notebook
+from autograder.kernel import Kernel
+from autograder.settings import Limits
 
 pytestmark = pytest.mark.platform
 
@@ -314,7 +315,7 @@ except OSError as error:
 
 def test_without_bubblewrap_grading_runs_with_limits_and_one_warning(monkeypatch, capfd):
     monkeypatch.setitem(sandbox._AVAILABLE, "result", (False, "bubblewrap (bwrap) is not installed (simulated)"))
-    monkeypatch.delenv("AUTOGRADER_SANDBOX_WARNED", raising=False)
+    sandbox._warn_unsandboxed.cache_clear()
     code = "import resource, json\nprint(json.dumps(resource.getrlimit(resource.RLIMIT_AS)[0]))"
     first = attack(code)
     second = attack(code)
@@ -324,7 +325,6 @@ def test_without_bubblewrap_grading_runs_with_limits_and_one_warning(monkeypatch
     err = capfd.readouterr().err
     assert err.count("WITHOUT the sandbox") == 1, err
     assert "--require-sandbox" in err
-    monkeypatch.delenv("AUTOGRADER_SANDBOX_WARNED", raising=False)
 
 
 def test_require_sandbox_is_an_error_without_bubblewrap(monkeypatch, tmp_path):
@@ -375,7 +375,8 @@ def test_hostile_submissions_do_not_harm_their_neighbours_in_a_batch(tmp_path):
                    sandbox=sandbox.SandboxConfig(processes=64))
     with open(report.csv_path, newline="") as handle:
         rows = {r["student_id"]: r for r in csv.DictReader(handle)}
-    assert {s: (rows[s]["score"], rows[s]["status"]) for s in students} == {s: ("8", "graded") for s in students}
+    got = {s: (rows[s]["score"], rows[s]["status"]) for s in students}
+    assert got == {s: ("8", "graded") for s in students}, {s: rows[s]["reason"] for s in students}
     assert "memory" in rows["memory"]["reason"]
     assert gone(marker), "processes of the batch outlived it"
 
@@ -387,3 +388,96 @@ def test_sandbox_arguments_leave_out_the_repository_secrets():
     for secret in (paths.SOLUTIONS, paths.REPO / "tests", paths.REPO, Path.home()):
         assert str(secret) not in bound
     assert "--unshare-net" in args or "--unshare-all" in args
+
+
+# --- the disk: what one kernel may write in all -------------------------------------------------
+
+FILL = """
+import json, os, tempfile
+where = {"cwd": ".", "home": os.path.expanduser("~"), "tmp": tempfile.gettempdir(), "root_tmp": "/tmp", "shm": "/dev/shm"}
+written, errors = 0, []
+chunk = b"x" * (4 << 20)
+for round_ in range(200):  # up to 800 MiB per place, many files
+    for name, folder in where.items():
+        try:
+            with open(os.path.join(folder, f"fill-{round_}.bin"), "wb") as handle:
+                handle.write(chunk)
+            written += len(chunk)
+        except OSError as error:
+            errors.append(type(error).__name__)
+    if len(errors) > 20:
+        break
+print(json.dumps([written, errors[:3]]))
+"""
+
+
+def _free_bytes(paths_: list[str]) -> int:
+    return sum(os.statvfs(p).f_bavail * os.statvfs(p).f_frsize for p in {os.stat(p).st_dev: p for p in paths_}.values())
+
+
+@needs_bwrap
+@pytest.mark.parametrize("zygote", ["1", "0"])
+def test_a_kernel_cannot_write_more_than_its_disk_cap(monkeypatch, zygote):
+    """Everything the kernel writes (working directory, home, /tmp, /dev/shm) counts against
+    --disk; past it the notebook stops with a status and a reason, and the machine's free disk
+    does not drop by the amount the kernel tried to write."""
+    monkeypatch.setenv("AUTOGRADER_ZYGOTE", zygote)
+    cap = 128 << 20
+    watched = ["/", "/tmp", str(sandbox.sandbox_root()), str(Path.home())]
+    lowest = [_free_bytes(watched)]
+    start = lowest[0]
+    done = threading.Event()
+
+    def sample():
+        while not done.is_set():
+            lowest.append(_free_bytes(watched))
+            time.sleep(0.02)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        result, report, text, errors = attack(FILL, disk=cap, cell_timeout=60)
+    finally:
+        done.set()
+        sampler.join()
+    assert result.status == "disk_full", (result.status, result.reason, text, errors)
+    assert "128 MiB" in result.reason and "cell" in result.reason, result.reason
+    drop = start - min(lowest)
+    assert drop < cap, f"the machine's free disk dropped by {drop / 2**20:.0f} MiB (cap {cap / 2**20:.0f} MiB)"
+    # The notebook stopped there: the tests after the filling cell did not run.
+    assert result.score == 0 and all(c.message.startswith("not run") for c in result.cells.values()), result.cells
+
+
+def test_without_bubblewrap_the_disk_cap_is_watched(monkeypatch):
+    """Without bubblewrap nothing refuses the writes, but the grader stops the notebook soon
+    after it passes its cap, with the same status."""
+    monkeypatch.setitem(sandbox._AVAILABLE, "result", (False, "bubblewrap (bwrap) is not installed (simulated)"))
+    sandbox._warn_unsandboxed.cache_clear()
+    code = ("import time\nwith open('fill.bin', 'wb') as handle:\n"
+            "    for _ in range(400):\n        handle.write(b'x' * (1 << 20)); handle.flush(); time.sleep(0.01)\n")
+    result, report, text, errors = attack(code, disk=64 << 20, cell_timeout=60)
+    assert result.status == "disk_full" and "64 MiB" in result.reason, (result.status, result.reason)
+
+
+def test_the_disk_option_is_parsed(monkeypatch):
+    from click.testing import CliRunner
+
+    from autograder.cli import _sandbox, main
+
+    monkeypatch.setenv("AUTOGRADER_DISK", "512M")
+    assert sandbox.SandboxConfig.from_env().disk == 512 << 20
+    assert _sandbox(False, None, "3G").disk == 3 << 30
+    assert sandbox.SandboxConfig().disk == 2 << 30
+    bad = CliRunner().invoke(main, ["grade", ".", "--module", "00", "--disk", "lots"])
+    assert bad.exit_code == 2 and "not a size" in bad.output
+
+
+def test_the_folder_of_the_graders_script_is_not_shown_to_kernels(monkeypatch, tmp_path):
+    """A grading script run from /tmp or a home folder puts that folder first on sys.path; the
+    sandbox must not bind it (it would show every file there to every kernel, and hide the
+    sandbox's own /tmp)."""
+    monkeypatch.setattr(sys, "path", [str(tmp_path), "/tmp", str(Path.home()), *sys.path])
+    roots = sandbox.python_roots()
+    assert not [r for r in roots if r in (tmp_path, Path("/tmp"), Path.home()) or Path("/tmp") in r.parents], roots
+    prefix = Path(os.path.realpath(sys.prefix))
+    assert any(r == prefix or r in prefix.parents for r in roots), f"the environment itself must stay visible: {roots}"
