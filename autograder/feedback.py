@@ -446,6 +446,20 @@ def trim(nb: NotebookNode) -> tuple[NotebookNode, str]:
     return neutralise(shown, 10_000, outputs=False), note
 
 
+def warm_up() -> None:
+    """Build the exporter and render one small page (templates compiled, filters imported)."""
+    nb = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_markdown_cell("$x^2$"), nbformat.v4.new_code_cell("x = 1")]
+    )
+    _exporter().from_notebook_node(
+        nb,
+        resources={
+            "autograder": {"result": {"cells": []}, "csp": CSP, "css": CSS, "trimmed": ""},
+            "metadata": {"name": "warm-up"},
+        },
+    )
+
+
 def render(result) -> str:
     """Self-contained HTML feedback for one graded notebook, under :data:`MAX_PAGE_BYTES`."""
     page: dict[str, Any] = {"result": _summary(result), "csp": CSP, "css": CSS, "trimmed": ""}
