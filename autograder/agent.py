@@ -52,6 +52,7 @@ def install() -> None:
         import shutil
 
         shutil.copytree(stage, os.getcwd(), dirs_exist_ok=True, copy_function=shutil.copyfile)
+    _start_zmq_garbage_collector()
     ip = _shell()
     if ip is None:
         return
@@ -59,6 +60,18 @@ def install() -> None:
     kernel = getattr(ip, "kernel", None)
     if kernel is not None and getattr(kernel, "comm_manager", None) is not None:
         kernel.comm_manager.register_target(TARGET, _opened)
+
+
+def _start_zmq_garbage_collector() -> None:
+    """pyzmq sends large messages without copying and frees them from a helper thread that it
+    starts on the first such message. Start it now: a notebook that has used up its process
+    limit (a fork bomb) cannot start a thread, and the judge's answers would be lost."""
+    try:
+        from zmq.utils.garbage import gc
+
+        gc.start()
+    except Exception:  # no pyzmq here (a plain interpreter): nothing to start
+        pass
 
 
 def _opened(comm, _msg) -> None:

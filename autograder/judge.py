@@ -373,7 +373,8 @@ class Link:
                 break
             if kind == "status" and content.get("execution_state") == "idle":
                 raise GraderError(
-                    "the student's kernel did not answer the grader (its channel was replaced)"
+                    "the student's kernel went idle without answering the grader (its channel was "
+                    "replaced, or it could not send: too many processes or threads?)"
                 )
         answer = (content.get("data") or {}).get("r")
         if not isinstance(answer, str) or len(answer) > MAX_REPLY_CHARS:

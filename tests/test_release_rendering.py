@@ -138,10 +138,15 @@ def test_figures_use_the_inline_backend(module, notebook):
 def validate(nb: nbformat.NotebookNode, tmp_path, name: str) -> dict:
     """What JupyterLab's Validate button reports (it calls this same nbgrader Validator)."""
     from nbgrader.validator import Validator
+    from traitlets.config import Config
 
     path = tmp_path / name
     nbformat.write(nb, str(path))
-    validator = Validator()
+    # Its kernel talks over Unix sockets: with TCP, kernels started at once by parallel test
+    # workers can pick the same free port (jupyter_client's known race) and die at start.
+    config = Config()
+    config.KernelManager.transport = "ipc"
+    validator = Validator(config=config)
     validator.timeout = 300
     return validator.validate(str(path))
 
