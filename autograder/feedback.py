@@ -368,6 +368,23 @@ def _exporter():
         def _markdown(self, source: str) -> str:
             return _markdown_html(source)
 
+        def from_notebook_node(self, nb, resources=None, **kw):
+            # HTMLExporter's own method parses the finished page again with BeautifulSoup only
+            # to give images without alt text a placeholder and make cells focusable: two
+            # thirds of a feedback page's time. The same three edits, on the page as made.
+            from nbconvert.exporters.templateexporter import TemplateExporter
+            from nbconvert.filters.widgetsdatatypefilter import WidgetsDataTypeFilter
+
+            resources = self._init_resources(resources)
+            self.register_filter(
+                "filter_data_type",
+                WidgetsDataTypeFilter(
+                    notebook_metadata=self._nb_metadata, parent=self, resources=resources
+                ),
+            )
+            html, resources = TemplateExporter.from_notebook_node(self, nb, resources, **kw)
+            return accessible(html), resources
+
     # HTMLExporter takes its code highlighter from ``filters`` when one is there.
     return Exporter(
         template_name="feedback",
@@ -378,6 +395,19 @@ def _exporter():
 
 
 _CACHED = 4096  # cells remembered per filter and worker
+
+_NO_ALT = re.compile(r"<img\b(?![^>]*\salt=)")
+_OUTPUT_DIV = re.compile(r'<div ((?:id="[^"]*" )?class="[^"]*\bjp-OutputArea-output\b[^"]*")')
+
+
+def accessible(html: str) -> str:
+    """What nbconvert's HTML exporter adds to a page: a placeholder alt text on every image
+    without one, and ``tabindex="0"`` on cell inputs and outputs (keyboard users reach them)."""
+    html = _NO_ALT.sub('<img alt="No description has been provided for this image"', html)
+    html = html.replace(
+        '<div class="jp-Cell-inputWrapper">', '<div class="jp-Cell-inputWrapper" tabindex="0">'
+    )
+    return _OUTPUT_DIV.sub(r'<div \1 tabindex="0"', html)
 
 
 def _summary(result) -> dict:

@@ -99,7 +99,13 @@ def test_the_students_html_cannot_run_anything(hostile_page):
     assert all(v.startswith(("data:", "#", "https://example.com")) for v in links if not v.startswith("http")), links
     assert "<b>bold</b>" in page and "<em>fine</em>" in page, "harmless HTML still shows"
     head = page.split("</head>", 1)[0]
-    assert re.search(r'<meta content="' + re.escape(feedback.CSP) + r'" http-equiv="Content-Security-Policy"/>', head)
+    images = [attrs for tag, attrs in elements if tag == "img"]
+    assert images and all(attrs.get("alt") for attrs in images), "every image has an alt text"
+    focusable = [a for tag, a in elements if tag == "div" and a.get("tabindex") == "0"]
+    classes = " ".join(a.get("class", "") for a in focusable)
+    assert "jp-Cell-inputWrapper" in classes and "jp-OutputArea-output" in classes, "cells take focus"
+    first = Elements(head).found[:3]  # html, head, then the policy before anything else
+    assert first[2] == ("meta", {"http-equiv": "Content-Security-Policy", "content": feedback.CSP}), first
 
 
 def test_the_page_loads_nothing_from_elsewhere(hostile_page):
