@@ -115,6 +115,19 @@ def crashed(sub: Submission, settings: Settings, reason: str) -> SubmissionOutco
     return failed(sub.student, sub.module, points, "error", reason)
 
 
+def _shut(executor: cf.ProcessPoolExecutor, cancel: bool = False) -> None:
+    """Shut a pool down and wait for it. A broken pool's workers are killed first: the pool
+    terminates them itself, but a worker blocked sending a large result into the pipe that no
+    one reads any more was seen to outlive that (once, under heavy load: a test hung), and the wait
+    then never ended. What it was sending is lost with the pool; its submission had not
+    been marked running any more, so it is requeued at no cost."""
+    if getattr(executor, "_broken", False):
+        for process in list((getattr(executor, "_processes", None) or {}).values()):
+            if process.is_alive():
+                process.kill()
+    executor.shutdown(wait=True, cancel_futures=cancel)
+
+
 class LocalRunner:
     """Grades on a pool of worker processes on this machine, and survives crashed workers.
 
@@ -161,7 +174,7 @@ class LocalRunner:
             yield from self._results()
         finally:
             if self._executor is not None:
-                self._executor.shutdown(wait=True, cancel_futures=True)
+                _shut(self._executor, cancel=True)
             self._started.cleanup()
 
     def _outcome(self, future, sub: Submission) -> SubmissionOutcome:
@@ -202,7 +215,7 @@ class LocalRunner:
                 progress = True
                 yield outcome, dig
             if self._executor is not None:
-                self._executor.shutdown(wait=True)
+                _shut(self._executor)
                 self._executor = None
             fruitless = 0 if progress else fruitless + 1
             yield from self._one_by_one(suspects, crashes)
@@ -219,7 +232,7 @@ class LocalRunner:
                 try:
                     outcome = self._outcome(self._submit(executor, sub), sub)
                 except cf.process.BrokenProcessPool:
-                    executor.shutdown(wait=True)
+                    _shut(executor)
                     executor = None
                     (Path(self._started.name) / sub.student).unlink(missing_ok=True)
                     crashes[sub.student] = crashes.get(sub.student, 0) + 1
@@ -232,7 +245,7 @@ class LocalRunner:
                 yield outcome, dig
         finally:
             if executor is not None:
-                executor.shutdown(wait=True)
+                _shut(executor)
 
     def close(self) -> None:
         if self._executor is not None:
