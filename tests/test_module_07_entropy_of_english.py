@@ -1,7 +1,14 @@
-"""Module 07: do its tests reject plausible wrong answers?"""
+"""Module 07: do its tests reject plausible wrong answers, and keep full marks for correct answers
+written differently?"""
 
 import pytest
-from moduletools import assert_every_exercise_covered, check_wrong_answer, wrong_answer_cases
+from moduletools import (
+    assert_every_exercise_covered,
+    check_right_answer,
+    check_wrong_answer,
+    right_answer_cases,
+    wrong_answer_cases,
+)
 
 MODULE = "07-entropy-of-english"
 pytestmark = pytest.mark.module07
@@ -231,18 +238,124 @@ def shannon_bounds(q):
     return float(lower), float(-(nz * np.log(nz)).sum())
 """
 
+TO_SYMBOLS_ISALPHA = """
+def to_symbols(text):
+    # str.isalpha: accented letters (é, ï) are kept as letters, with codes beyond 26
+    out, after_sep = [], False
+    for ch in text.lower():
+        if ch.isalpha():
+            out.append(ord(ch) - 96)
+            after_sep = False
+        elif not after_sep:
+            out.append(0)
+            after_sep = True
+    return np.array(out, dtype=np.int64)
+"""
+NGRAM_CODES_FLOAT = """
+def ngram_codes(x, n, V):
+    # float powers of V: exact only below 2^53
+    x = np.asarray(x)
+    if len(x) < n:
+        return np.zeros(0, dtype=np.int64)
+    w = float(V) ** np.arange(n - 1, -1, -1)
+    return (np.lib.stride_tricks.sliding_window_view(x, n) @ w).astype(np.int64)
+"""
+NGRAM_CODES_INPUT_DTYPE = """
+def ngram_codes(x, n, V):
+    # accumulates in the input's dtype: uint8 or int32 symbols overflow
+    x = np.asarray(x)
+    m = len(x) - n + 1
+    if m <= 0:
+        return np.zeros(0, dtype=np.int64)
+    codes = np.zeros(m, dtype=x.dtype)
+    for j in range(n):
+        codes = codes * V + x[j : j + m]
+    return codes
+"""
+BLOCK_ENTROPY_BINCOUNT = """
+def block_entropy(x, n, V):
+    # np.bincount keeps the zero counts: 0 * log 0 = nan
+    if n == 0:
+        return 0.0
+    counts = np.bincount(ngram_codes(x, n, V))
+    p = counts / counts.sum()
+    return float(-(p * np.log2(p)).sum())
+"""
+BLOCK_ENTROPY_DISJOINT = """
+def block_entropy(x, n, V):
+    # non-overlapping blocks: only every n-th n-gram is counted
+    if n == 0:
+        return 0.0
+    _, counts = np.unique(ngram_codes(x, n, V)[::n], return_counts=True)
+    p = counts / counts.sum()
+    return float(-(p * np.log2(p)).sum())
+"""
+CONDITIONAL_F0_27 = """
+def conditional_entropy(x, N, V):
+    # F_0 hard-coded for Shannon's 27 symbols
+    if N == 0:
+        return float(np.log2(27))
+    return block_entropy(x, N, V) - block_entropy(x, N - 1, V)
+"""
+ZIPF_RANKS_RESTART = """
+def zipf_exponent(counts, r_min=1, r_max=None):
+    # the kept counts re-ranked from 1: rank r_min becomes rank 1
+    f = np.sort(np.asarray(counts, dtype=float))[::-1]
+    r_max = len(f) if r_max is None else r_max
+    f = f[r_min - 1 : r_max]
+    r = np.arange(1, len(f) + 1)
+    return float(-np.polyfit(np.log(r), np.log(f), 1)[0])
+"""
+MM_K = """
+def miller_madow(counts):
+    # K instead of K - 1 in the correction
+    c = np.asarray(counts, dtype=float)
+    c = c[c > 0]
+    p = c / c.sum()
+    return float(-(p * np.log2(p)).sum() + len(c) / (2 * c.sum() * np.log(2)))
+"""
+LOGPROBS_NO_CLIP = _logprobs("c_h + k * V").replace(
+    "i = np.minimum(np.searchsorted(table, keys), len(table) - 1)", "i = np.searchsorted(table, keys)"
+)  # codes beyond the last training code index past the table
+LOGPROBS_K_IGNORED = _logprobs("c_h + V").replace("(c_hx + k)", "(c_hx + 1)")  # always add-one
+NATS_SWAPPED = """
+def nats_to_bits_and_perplexity(loss_nats):
+    # (perplexity, bits): the tuple in the wrong order
+    bits = float(loss_nats) / np.log(2)
+    return float(np.exp(loss_nats)), bits
+"""
+NATS_EXP_BITS = """
+def nats_to_bits_and_perplexity(loss_nats):
+    # e to the bits
+    bits = float(loss_nats) / np.log(2)
+    return bits, float(np.exp(bits))
+"""
+RANKS_NO_CLIP = RANKS_ZERO_BASED.replace("# 0-based: \"right at the first guess\" is 0", "# no clip: codes beyond the last training code index past the table").replace(
+    "i = np.minimum(np.searchsorted(grams, cand), len(grams) - 1)", "i = np.searchsorted(grams, cand)"
+).replace("return np.argmax(", "return 1 + np.argmax(")
+BOUNDS_NO_MASK = """
+def shannon_bounds(q):
+    # zeros not masked in the upper bound: 0 * log 0 = nan
+    q = np.asarray(q, dtype=float)
+    i = np.arange(1, len(q) + 1)
+    lower = (i * (q - np.append(q[1:], 0.0)) * np.log2(i)).sum()
+    return float(lower), float(-(q * np.log2(q)).sum())
+"""
+assert "searchsorted(grams, cand), len" not in RANKS_NO_CLIP and "1 + np.argmax" in RANKS_NO_CLIP
+assert "np.minimum" not in LOGPROBS_NO_CLIP and "c_hx + 1" in LOGPROBS_K_IGNORED
+
 WRONG = {
     "entropy-of-english.ipynb": {
-        "ex-to-symbols": [TO_SYMBOLS_NO_LOWER, TO_SYMBOLS_NO_COLLAPSE, TO_SYMBOLS_ONLY_SPACES],
-        "ex-ngram-codes": [NGRAM_CODES_DROP_LAST, NGRAM_CODES_LITTLE_ENDIAN],
-        "ex-block-entropy": [BLOCK_ENTROPY_NATS, BLOCK_ENTROPY_WRONG_TOTAL],
-        "ex-conditional-entropy": [CONDITIONAL_BLOCK, CONDITIONAL_OFF_BY_ONE, CONDITIONAL_RATE],
-        "ex-zipf": [ZIPF_UNSORTED, ZIPF_SIGN, ZIPF_EXCLUSIVE_END],
-        "ex-miller-madow": [MM_NATS, MM_ALL_BINS],
-        "ex-ngram-logprobs": [LOGPROBS_NO_KV, LOGPROBS_CONTEXT_N, LOGPROBS_NATS],
-        "ex-nats": [NATS_POW2, NATS_TIMES_LN2],
-        "ex-guess-ranks": [RANKS_ZERO_BASED, RANKS_TIES_REVERSED, RANKS_CONTEXT_N],
-        "ex-shannon-bounds": [BOUNDS_NO_I, BOUNDS_DROP_LAST, BOUNDS_NATS],
+        "ex-to-symbols": [TO_SYMBOLS_NO_LOWER, TO_SYMBOLS_NO_COLLAPSE, TO_SYMBOLS_ONLY_SPACES, TO_SYMBOLS_ISALPHA],
+        "ex-ngram-codes": [NGRAM_CODES_DROP_LAST, NGRAM_CODES_LITTLE_ENDIAN, NGRAM_CODES_FLOAT, NGRAM_CODES_INPUT_DTYPE],
+        "ex-block-entropy": [BLOCK_ENTROPY_NATS, BLOCK_ENTROPY_WRONG_TOTAL, BLOCK_ENTROPY_BINCOUNT, BLOCK_ENTROPY_DISJOINT],
+        "ex-conditional-entropy": [CONDITIONAL_BLOCK, CONDITIONAL_OFF_BY_ONE, CONDITIONAL_RATE, CONDITIONAL_F0_27],
+        "ex-zipf": [ZIPF_UNSORTED, ZIPF_SIGN, ZIPF_EXCLUSIVE_END, ZIPF_RANKS_RESTART],
+        "ex-miller-madow": [MM_NATS, MM_ALL_BINS, MM_K],
+        "ex-ngram-logprobs": [LOGPROBS_NO_KV, LOGPROBS_CONTEXT_N, LOGPROBS_NATS, LOGPROBS_NO_CLIP, LOGPROBS_K_IGNORED],
+        "ex-nats": [NATS_POW2, NATS_TIMES_LN2, NATS_SWAPPED, NATS_EXP_BITS],
+        "ex-guess-ranks": [RANKS_ZERO_BASED, RANKS_TIES_REVERSED, RANKS_CONTEXT_N, RANKS_NO_CLIP],
+        "ex-shannon-bounds": [BOUNDS_NO_I, BOUNDS_DROP_LAST, BOUNDS_NATS, BOUNDS_NO_MASK],
     }
 }
 
@@ -254,3 +367,111 @@ def test_wrong_answer_is_rejected(case):
 
 def test_every_exercise_has_a_wrong_answer():
     assert_every_exercise_covered(MODULE, WRONG)
+
+
+RIGHT = {
+    "entropy-of-english.ipynb": {
+        "ex-to-symbols": [
+            # the regular expression itself, then a lookup table
+            """def to_symbols(text):
+    norm = re.sub("[^a-z]+", " ", text.lower())
+    table = {ch: i for i, ch in enumerate(" abcdefghijklmnopqrstuvwxyz")}
+    return np.array([table[ch] for ch in norm], dtype=np.int64)
+""",
+        ],
+        "ex-ngram-codes": [
+            # a sliding window times the exact integer powers of V
+            """def ngram_codes(x, n, V):
+    x = np.asarray(x, dtype=np.int64)
+    if len(x) < n:
+        return np.zeros(0, dtype=np.int64)
+    w = np.int64(V) ** np.arange(n - 1, -1, -1, dtype=np.int64)
+    return np.lib.stride_tricks.sliding_window_view(x, n) @ w
+""",
+        ],
+        "ex-block-entropy": [
+            # scipy's entropy of the counts
+            """from scipy.stats import entropy as _entropy
+def block_entropy(x, n, V):
+    if n == 0:
+        return 0.0
+    return float(_entropy(np.unique(ngram_codes(x, n, V), return_counts=True)[1], base=2))
+""",
+        ],
+        "ex-conditional-entropy": [
+            # the conditional entropy computed directly from joint and context counts
+            """def conditional_entropy(x, N, V):
+    if N == 0:
+        return float(np.log2(V))
+    codes = ngram_codes(x, N, V)
+    _, joint = np.unique(codes, return_counts=True)
+    _, ctx = np.unique(codes // V, return_counts=True)
+    M = len(codes)
+    return float(-(joint / M * np.log2(joint / M)).sum() + (ctx / M * np.log2(ctx / M)).sum())
+""",
+        ],
+        "ex-zipf": [
+            # log10 and scipy's linear regression: the same slope
+            """from scipy.stats import linregress as _linregress
+def zipf_exponent(counts, r_min=1, r_max=None):
+    f = -np.sort(-np.asarray(counts, dtype=float))
+    r = np.arange(1, len(f) + 1)
+    hi = len(f) if r_max is None else r_max
+    sel = slice(r_min - 1, hi)
+    return float(-_linregress(np.log10(r[sel]), np.log10(f[sel])).slope)
+""",
+        ],
+        "ex-miller-madow": [
+            # everything in nats, converted once at the end
+            """def miller_madow(counts):
+    c = np.asarray(counts, dtype=float)
+    c = c[c > 0]
+    M = c.sum()
+    return float((-(c / M * np.log(c / M)).sum() + (len(c) - 1) / (2 * M)) / np.log(2))
+""",
+        ],
+        "ex-ngram-logprobs": [
+            # dictionaries of counts instead of searchsorted
+            """def ngram_logprobs(train, test, n, V, k=1.0):
+    from collections import Counter
+    tc = ngram_codes(train, n, V)
+    grams, ctx = Counter(tc.tolist()), Counter((tc // V).tolist())
+    codes = ngram_codes(test, n, V)
+    c_hx = np.array([grams.get(c, 0) for c in codes.tolist()], dtype=float)
+    c_h = np.array([ctx.get(c, 0) for c in (codes // V).tolist()], dtype=float)
+    return np.log2(c_hx + k) - np.log2(c_h + k * V)
+""",
+        ],
+        "ex-nats": [
+            "def nats_to_bits_and_perplexity(loss_nats):\n    return float(loss_nats * np.log2(np.e)), float(np.exp(loss_nats))\n",
+        ],
+        "ex-guess-ranks": [
+            # rank = 1 + (candidates with a larger count) + (candidates with the same count and a smaller code)
+            """def guess_ranks(train, test, n, V):
+    grams, gc = np.unique(ngram_codes(train, n, V), return_counts=True)
+    codes = ngram_codes(test, n, V)
+    cand = (codes // V)[:, None] * V + np.arange(V)
+    pos = np.searchsorted(grams, cand)
+    hit = (pos < len(grams)) & (grams[np.minimum(pos, len(grams) - 1)] == cand)
+    counts = np.where(hit, gc[np.minimum(pos, len(grams) - 1)], 0)
+    mine = counts[np.arange(len(codes)), codes % V][:, None]
+    smaller = np.arange(V)[None, :] < (codes % V)[:, None]
+    return 1 + (counts > mine).sum(axis=1) + ((counts == mine) & smaller).sum(axis=1)
+""",
+        ],
+        "ex-shannon-bounds": [
+            """def shannon_bounds(q):
+    q = np.asarray(q, dtype=float)
+    i = np.arange(1, len(q) + 1)
+    diff = q - np.concatenate([q[1:], [0.0]])
+    upper = -np.sum(np.where(q > 0, q * np.log2(np.where(q > 0, q, 1.0)), 0.0))
+    return float(np.dot(i * np.log2(i), diff)), float(upper)
+""",
+        ],
+    }
+}
+
+
+@pytest.mark.parametrize("case", right_answer_cases(MODULE, RIGHT), ids=str)
+def test_right_answer_keeps_full_marks(case):
+    check_right_answer(case)

@@ -1,4 +1,5 @@
-"""Module 09 (prompt tuning): wrong answers are rejected, and the shared helpers in course.adapt work."""
+"""Module 09 (prompt tuning): wrong answers are rejected, correct answers written differently keep
+full marks, and the shared helpers in course.adapt work."""
 
 import math
 
@@ -6,7 +7,13 @@ import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from moduletools import assert_every_exercise_covered, check_wrong_answer, wrong_answer_cases
+from moduletools import (
+    assert_every_exercise_covered,
+    check_right_answer,
+    check_wrong_answer,
+    right_answer_cases,
+    wrong_answer_cases,
+)
 
 from course import adapt
 from course.gpt import GPT, GPTConfig
@@ -192,6 +199,60 @@ PREFIX_BAD_MERGE = PREFIX_CORRECT.replace(
 )
 assert PREFIX_BAD_MERGE != PREFIX_CORRECT
 
+ZS_CORRECT = """
+def zero_shot_log_probs(model, tokenizer, texts, template, label_words):
+    ids = []
+    for word in label_words:
+        enc = tokenizer.encode(word)
+        if len(enc) != 1:
+            raise ValueError(word)
+        ids.append(enc[0])
+    prompts = [tokenizer.encode(template.format(text=t)) for t in texts]
+    by_length = {}
+    for i, p in enumerate(prompts):
+        by_length.setdefault(len(p), []).append(i)
+    out = torch.empty(len(prompts), len(ids))
+    with torch.no_grad():
+        for rows in by_length.values():
+            logits = model(torch.tensor([prompts[i] for i in rows]))[0][:, -1, ids]
+            out[rows] = torch.log_softmax(logits, dim=-1)
+    return out
+"""
+# the batches of equal-length prompts concatenated in batch order, not put back in the input order
+ZS_GROUP_ORDER = ZS_CORRECT.replace(
+    """    out = torch.empty(len(prompts), len(ids))
+    with torch.no_grad():
+        for rows in by_length.values():
+            logits = model(torch.tensor([prompts[i] for i in rows]))[0][:, -1, ids]
+            out[rows] = torch.log_softmax(logits, dim=-1)
+    return out""",
+    """    out = []
+    with torch.no_grad():
+        for rows in by_length.values():
+            logits = model(torch.tensor([prompts[i] for i in rows]))[0][:, -1, ids]
+            out.append(torch.log_softmax(logits, dim=-1))
+    return torch.cat(out)""",
+)
+# the label ids sorted (a set of ids): columns no longer in the order of label_words
+ZS_SORTED_IDS = ZS_CORRECT.replace("    prompts = [", "    ids = sorted(set(ids))\n    prompts = [")
+assert len({ZS_CORRECT, ZS_GROUP_ORDER, ZS_SORTED_IDS}) == 3
+
+SOFT_CORRECT = SOFT_NOT_TRAINABLE.replace(
+    "self.register_buffer('prompt', prompt.clone())  # a buffer: never trained", "self.prompt = nn.Parameter(prompt.clone())"
+)
+# init="labels": each id repeated in a block (7, 7, 7, 3, 3) instead of cyclically (7, 3, 7, 3, 7)
+SOFT_LABELS_BLOCKS = SOFT_CORRECT.replace(
+    "prompt = emb[ids[torch.arange(n_tokens) % len(ids)]]",
+    "prompt = emb[ids.repeat_interleave(-(-n_tokens // len(ids)))[:n_tokens]]",
+)
+assert SOFT_LABELS_BLOCKS != SOFT_CORRECT and SOFT_CORRECT != SOFT_NOT_TRAINABLE
+
+# the prefixes drawn with a small standard deviation instead of N(0, 1)
+PREFIX_SMALL_INIT = PREFIX_CORRECT.replace(
+    "torch.randn(cfg.n_layer, 2, prefix_len, cfg.n_embd)", "0.02 * torch.randn(cfg.n_layer, 2, prefix_len, cfg.n_embd)"
+)
+assert PREFIX_SMALL_INIT != PREFIX_CORRECT
+
 ENC_CORRECT = """
 class PromptEncoder(nn.Module):
     def __init__(self, n_tokens, width, kind="lstm"):
@@ -217,6 +278,13 @@ ENC_NO_MLP = ENC_CORRECT.replace(
 )
 assert len({ENC_CORRECT, ENC_ONE_WAY, ENC_LSTM_UNUSED, ENC_NO_MLP}) == 4
 
+# an LSTM without batch_first: the (1, P, C) input is read as P sequences of length 1, uncoupled
+ENC_SEQ_AS_BATCH = ENC_CORRECT.replace(
+    "nn.LSTM(width, width // 2, num_layers=2, bidirectional=True, batch_first=True)",
+    "nn.LSTM(width, width // 2, num_layers=2, bidirectional=True)",
+)
+assert ENC_SEQ_AS_BATCH != ENC_CORRECT
+
 LORA_CORRECT = """
 class LoRALinear(nn.Module):
     def __init__(self, base, r=4, alpha=8.0):
@@ -241,13 +309,58 @@ LORA_NO_SCALING = LORA_CORRECT.replace("self.scaling = alpha / r", "self.scaling
 LORA_UNFROZEN = LORA_CORRECT.replace("        base.requires_grad_(False)\n", "")
 assert len({LORA_CORRECT, LORA_RANDOM_B, LORA_NO_SCALING, LORA_UNFROZEN}) == 4
 
+# A drawn from a standard normal instead of nn.Linear's Kaiming-uniform
+LORA_RANDN_A = LORA_CORRECT.replace(
+    "        nn.init.kaiming_uniform_(self.A, a=math.sqrt(5))\n", "        nn.init.normal_(self.A)\n"
+)
+# the bias added by hand: fails for a layer without bias
+LORA_OWN_BIAS = LORA_CORRECT.replace(
+    "return self.base(x) + ", "return x @ self.base.weight.T + self.base.bias + "
+)
+assert len({LORA_CORRECT, LORA_RANDN_A, LORA_OWN_BIAS}) == 3
+
+ADAPTER_CORRECT = """
+class Adapter(nn.Module):
+    def __init__(self, sublayer, width, bottleneck=16):
+        super().__init__()
+        sublayer.requires_grad_(False)
+        self.sublayer = sublayer
+        self.down = nn.Linear(width, bottleneck)
+        self.up = nn.Linear(bottleneck, width)
+        nn.init.zeros_(self.up.weight)
+        nn.init.zeros_(self.up.bias)
+
+    def forward(self, x, *args, **kwargs):
+        h = self.sublayer(x, *args, **kwargs)
+        return h + self.up(F.gelu(self.down(h)))
+"""
+# the up-projection keeps nn.Linear's random init: the model changes before any training
+ADAPTER_RANDOM_UP = ADAPTER_CORRECT.replace("        nn.init.zeros_(self.up.weight)\n        nn.init.zeros_(self.up.bias)\n", "")
+# no inner residual: the sublayer's output is replaced by the bottleneck's
+ADAPTER_NO_RESIDUAL = ADAPTER_CORRECT.replace("return h + self.up(", "return self.up(")
+# the sublayer left trainable
+ADAPTER_UNFROZEN = ADAPTER_CORRECT.replace("        sublayer.requires_grad_(False)\n", "")
+# ReLU instead of GELU
+ADAPTER_RELU = ADAPTER_CORRECT.replace("F.gelu(", "F.relu(")
+# keyword arguments dropped: the attention never sees rope, prefix_kv or the mask
+ADAPTER_NO_KWARGS = ADAPTER_CORRECT.replace(
+    "    def forward(self, x, *args, **kwargs):\n        h = self.sublayer(x, *args, **kwargs)",
+    "    def forward(self, x, *args, **kwargs):\n        h = self.sublayer(x)",
+)
+# only the bias of the up-projection zeroed: its weight is random
+ADAPTER_BIAS_ONLY = ADAPTER_CORRECT.replace("        nn.init.zeros_(self.up.weight)\n", "")
+assert len({ADAPTER_CORRECT, ADAPTER_RANDOM_UP, ADAPTER_NO_RESIDUAL, ADAPTER_UNFROZEN, ADAPTER_RELU,
+            ADAPTER_NO_KWARGS, ADAPTER_BIAS_ONLY}) == 7
+
 WRONG = {
     "prompt-tuning.ipynb": {
-        "ex-zero-shot": [ZS_FIRST_TOKEN, ZS_FULL_VOCAB, ZS_PADDED],
-        "ex-soft-prompt": [SOFT_ADDED, SOFT_UNFROZEN, SOFT_NOT_TRAINABLE],
-        "ex-prefix": [PREFIX_QUERIES, PREFIX_KEEPS_MLP, PREFIX_BAD_MERGE],
-        "ex-prompt-encoder": [ENC_ONE_WAY, ENC_LSTM_UNUSED, ENC_NO_MLP],
-        "ex-lora": [LORA_RANDOM_B, LORA_NO_SCALING, LORA_UNFROZEN],
+        "ex-zero-shot": [ZS_FIRST_TOKEN, ZS_FULL_VOCAB, ZS_PADDED, ZS_GROUP_ORDER, ZS_SORTED_IDS],
+        "ex-soft-prompt": [SOFT_ADDED, SOFT_UNFROZEN, SOFT_NOT_TRAINABLE, SOFT_LABELS_BLOCKS],
+        "ex-prefix": [PREFIX_QUERIES, PREFIX_KEEPS_MLP, PREFIX_BAD_MERGE, PREFIX_SMALL_INIT],
+        "ex-prompt-encoder": [ENC_ONE_WAY, ENC_LSTM_UNUSED, ENC_NO_MLP, ENC_SEQ_AS_BATCH],
+        "ex-lora": [LORA_RANDOM_B, LORA_NO_SCALING, LORA_UNFROZEN, LORA_RANDN_A, LORA_OWN_BIAS],
+        "ex-adapter": [ADAPTER_RANDOM_UP, ADAPTER_NO_RESIDUAL, ADAPTER_UNFROZEN, ADAPTER_RELU, ADAPTER_NO_KWARGS,
+                       ADAPTER_BIAS_ONLY],
     }
 }
 
@@ -259,6 +372,67 @@ def test_wrong_answer_is_rejected(case):
 
 def test_every_exercise_has_a_wrong_answer():
     assert_every_exercise_covered(MODULE, WRONG)
+
+
+RIGHT = {
+    "prompt-tuning.ipynb": {
+        # one prompt at a time (no batching), softmax over the label logits then log
+        "ex-zero-shot": [
+            """
+def zero_shot_log_probs(model, tokenizer, texts, template, label_words):
+    ids = [tokenizer.encode(w) for w in label_words]
+    if any(len(i) != 1 for i in ids):
+        raise ValueError("label words must be single tokens")
+    ids = [i[0] for i in ids]
+    rows = []
+    with torch.no_grad():
+        for t in texts:
+            logits = model(torch.tensor([tokenizer.encode(template.format(text=t))]))[0][0, -1]
+            rows.append(torch.log(torch.softmax(logits[ids].double(), dim=-1)).float())
+    return torch.stack(rows)
+""",
+        ],
+        "ex-soft-prompt": [SOFT_CORRECT],
+        "ex-prefix": [PREFIX_CORRECT],
+        "ex-prompt-encoder": [ENC_CORRECT],
+        # the update as a functional linear layer, the merged weight through torch.addmm
+        "ex-lora": [
+            LORA_CORRECT.replace(
+                "return self.base(x) + (x @ self.A.T @ self.B.T) * self.scaling",
+                "return self.base(x) + self.scaling * F.linear(F.linear(x, self.A), self.B)",
+            ).replace(
+                "return (self.base.weight + self.scaling * self.B @ self.A).detach()",
+                "return torch.addmm(self.base.weight, self.B, self.A, alpha=self.scaling).detach()",
+            )
+        ],
+        # the bottleneck as an nn.Sequential, zeroed with torch.no_grad
+        "ex-adapter": [
+            """
+class Adapter(nn.Module):
+    def __init__(self, sublayer, width, bottleneck=16):
+        super().__init__()
+        for p in sublayer.parameters():
+            p.requires_grad = False
+        self.sublayer = sublayer
+        self.down = nn.Linear(width, bottleneck)
+        self.up = nn.Linear(bottleneck, width)
+        with torch.no_grad():
+            self.up.weight.zero_()
+            self.up.bias.zero_()
+        self.net = nn.Sequential(self.down, nn.GELU(), self.up)
+
+    def forward(self, x, *args, **kwargs):
+        h = self.sublayer(x, *args, **kwargs)
+        return h + self.net(h)
+""",
+        ],
+    }
+}
+
+
+@pytest.mark.parametrize("case", right_answer_cases(MODULE, RIGHT), ids=str)
+def test_right_answer_keeps_full_marks(case):
+    check_right_answer(case)
 
 
 # --- the shared helpers --------------------------------------------------------------------------
