@@ -26,7 +26,6 @@ from functools import cache
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from course.gpt import GPT, GPTConfig
 
@@ -34,11 +33,27 @@ SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 N_SENTINELS = 32
 
 # The published configurations (the config.json of each model card, typed in: nothing is downloaded).
-BERT_BASE = dict(vocab_size=30522, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
-                 intermediate_size=3072, max_position_embeddings=512, type_vocab_size=2)
+BERT_BASE = dict(
+    vocab_size=30522,
+    hidden_size=768,
+    num_hidden_layers=12,
+    num_attention_heads=12,
+    intermediate_size=3072,
+    max_position_embeddings=512,
+    type_vocab_size=2,
+)
 GPT1 = dict(vocab_size=40478, n_positions=512, n_embd=768, n_layer=12, n_head=12)
-T5_SMALL = dict(vocab_size=32128, d_model=512, d_kv=64, d_ff=2048, num_layers=6, num_decoder_layers=6,
-                num_heads=8, relative_attention_num_buckets=32, feed_forward_proj="relu")
+T5_SMALL = dict(
+    vocab_size=32128,
+    d_model=512,
+    d_kv=64,
+    d_ff=2048,
+    num_layers=6,
+    num_decoder_layers=6,
+    num_heads=8,
+    relative_attention_num_buckets=32,
+    feed_forward_proj="relu",
+)
 
 
 def sentinel(k: int) -> str:
@@ -63,9 +78,14 @@ def char_tokenizer(n_sentinels: int = N_SENTINELS):
     core = Tokenizer(models.WordLevel({t: i for i, t in enumerate(tokens)}, unk_token="[UNK]"))
     core.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")
     return PreTrainedTokenizerFast(
-        tokenizer_object=core, pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]",
-        sep_token="[SEP]", mask_token="[MASK]",
-        additional_special_tokens=[sentinel(k) for k in range(n_sentinels)])
+        tokenizer_object=core,
+        pad_token="[PAD]",
+        unk_token="[UNK]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+        additional_special_tokens=[sentinel(k) for k in range(n_sentinels)],
+    )
 
 
 def special_ids(tok) -> list[int]:
@@ -106,15 +126,36 @@ def windows(data: torch.Tensor, n: int, T: int, seed: int) -> torch.Tensor:
     return data[starts[:, None] + torch.arange(T)]
 
 
-def small_config(vocab_size: int, *, block_size: int = 64, n_layer: int = 2, n_head: int = 4,
-                 n_embd: int = 64, pos: str = "learned") -> GPTConfig:
+def small_config(
+    vocab_size: int,
+    *,
+    block_size: int = 64,
+    n_layer: int = 2,
+    n_head: int = 4,
+    n_embd: int = 64,
+    pos: str = "learned",
+) -> GPTConfig:
     """The module's small model: the same size for the encoder and the decoder it is compared with."""
-    return GPTConfig(vocab_size=vocab_size, block_size=block_size, n_layer=n_layer, n_head=n_head,
-                     n_embd=n_embd, pos=pos)
+    return GPTConfig(
+        vocab_size=vocab_size,
+        block_size=block_size,
+        n_layer=n_layer,
+        n_head=n_head,
+        n_embd=n_embd,
+        pos=pos,
+    )
 
 
-def train_lm(model: GPT, batch: Callable[[int], tuple], steps: int, *, lr: float = 3e-3,
-             warmup: int = 20, weight_decay: float = 0.01, log_every: int = 0) -> dict:
+def train_lm(
+    model: GPT,
+    batch: Callable[[int], tuple],
+    steps: int,
+    *,
+    lr: float = 3e-3,
+    warmup: int = 20,
+    weight_decay: float = 0.01,
+    log_every: int = 0,
+) -> dict:
     """Train ``model`` in place with AdamW and a cosine schedule; ``batch(step)`` returns
     ``(inputs, targets, attn_mask)`` (targets -100 where no loss is taken, attn_mask None for
     causal). Returns ``{"steps", "seconds", "loss"}`` (the mean loss of the last tenth)."""
@@ -122,7 +163,11 @@ def train_lm(model: GPT, batch: Callable[[int], tuple], steps: int, *, lr: float
     model.train()
     losses, start = [], time.perf_counter()
     for step in range(steps):
-        scale = (step + 1) / warmup if step < warmup else 0.1 + 0.45 * (1 + math.cos(math.pi * step / steps))
+        scale = (
+            (step + 1) / warmup
+            if step < warmup
+            else 0.1 + 0.45 * (1 + math.cos(math.pi * step / steps))
+        )
         for group in opt.param_groups:
             group["lr"] = lr * scale
         x, y, mask = batch(step)
@@ -135,26 +180,31 @@ def train_lm(model: GPT, batch: Callable[[int], tuple], steps: int, *, lr: float
         if log_every and (step + 1) % log_every == 0:
             print(f"  step {step + 1:5d}  loss {np.mean(losses[-log_every:]):.3f}")
     model.eval()
-    tail = losses[-max(1, steps // 10):]
+    tail = losses[-max(1, steps // 10) :]
     return {"steps": steps, "seconds": time.perf_counter() - start, "loss": float(np.mean(tail))}
 
 
 @torch.no_grad()
-def masked_accuracy(encoder: GPT, decoder: GPT, ids: torch.Tensor, hide: torch.Tensor,
-                    mask_id: int) -> dict:
+def masked_accuracy(
+    encoder: GPT, decoder: GPT, ids: torch.Tensor, hide: torch.Tensor, mask_id: int
+) -> dict:
     """Accuracy on the hidden characters ``hide`` (bool, like ``ids`` (B, T)) of a bidirectional
     ``encoder`` (reads the windows with every hidden position replaced by ``mask_id``, both sides
     visible) and of a causal ``decoder`` (predicts each hidden character from the true text to its
     left only). Returns ``{"encoder", "decoder", "n"}``."""
     T = ids.shape[1]
-    enc_logits, _ = encoder(ids.masked_fill(hide, mask_id), attn_mask=torch.ones(T, T, dtype=torch.bool))
+    enc_logits, _ = encoder(
+        ids.masked_fill(hide, mask_id), attn_mask=torch.ones(T, T, dtype=torch.bool)
+    )
     dec_logits, _ = decoder(ids)
     # The decoder's guess for position t is its output at t - 1.
     dec_pred = torch.cat([torch.full_like(ids[:, :1], -1), dec_logits.argmax(-1)[:, :-1]], dim=1)
     enc_pred = enc_logits.argmax(-1)
-    return {"encoder": float((enc_pred == ids)[hide].float().mean()),
-            "decoder": float((dec_pred == ids)[hide].float().mean()),
-            "n": int(hide.sum())}
+    return {
+        "encoder": float((enc_pred == ids)[hide].float().mean()),
+        "decoder": float((dec_pred == ids)[hide].float().mean()),
+        "n": int(hide.sum()),
+    }
 
 
 def causal_batches(data: torch.Tensor, batch_size: int, T: int, seed: int = 0):
@@ -177,9 +227,18 @@ def causal_loss(model: GPT, data: torch.Tensor, T: int, n: int = 16, seed: int =
     return float(loss)
 
 
-def extrapolation(train: torch.Tensor, val: torch.Tensor, vocab_size: int, *, train_T: int,
-                  eval_T: tuple[int, ...], steps: int, batch_size: int = 16, seed: int = 0,
-                  positions: tuple[str, ...] = ("learned", "rope", "alibi")) -> dict[str, dict[int, float]]:
+def extrapolation(
+    train: torch.Tensor,
+    val: torch.Tensor,
+    vocab_size: int,
+    *,
+    train_T: int,
+    eval_T: tuple[int, ...],
+    steps: int,
+    batch_size: int = 16,
+    seed: int = 0,
+    positions: tuple[str, ...] = ("learned", "rope", "alibi"),
+) -> dict[str, dict[int, float]]:
     """Train one small causal GPT per position scheme at context ``train_T``; return the
     validation loss of each at every length in ``eval_T``. The learned-position model gets
     ``block_size = max(eval_T)`` embeddings, of which training only ever uses the first
@@ -199,14 +258,12 @@ def hf_parameter_count(family: str, config: dict) -> int:
     ``OpenAIGPTModel``, ``"t5"`` → ``T5Model``. Tied matrices count once."""
     import transformers as tf
 
-    classes = {"bert": (tf.BertConfig, tf.BertModel), "gpt1": (tf.OpenAIGPTConfig, tf.OpenAIGPTModel),
-               "t5": (tf.T5Config, tf.T5Model)}
+    classes = {
+        "bert": (tf.BertConfig, tf.BertModel),
+        "gpt1": (tf.OpenAIGPTConfig, tf.OpenAIGPTModel),
+        "t5": (tf.T5Config, tf.T5Model),
+    }
     config_cls, model_cls = classes[family]
     with torch.device("meta"):
         model = model_cls(config_cls(**config))
     return sum(p.numel() for p in model.parameters())
-
-
-def mlm_targets_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy over the positions whose label is not -100 (the library's convention)."""
-    return F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100)

@@ -52,7 +52,7 @@ MLM_LOSS_EVERYWHERE = _mutant("ex-mlm", ("labels = ids.masked_fill(~chosen, -100
 MLM_SPECIALS_SELECTED = _mutant("ex-mlm", ("chosen = (torch.rand(ids.shape, generator=g) < p) & ordinary[ids]",
                                            "chosen = torch.rand(ids.shape, generator=g) < p"))
 MLM_INDEPENDENT_DRAW = _mutant("ex-mlm", ("chosen & (u >= 0.8) & (u < 0.9)", "chosen & (u >= 0.8) & (torch.rand(ids.shape, generator=g) < 0.1)"))
-MLM_NOTHING_KEPT = _mutant("ex-mlm", ("chosen & (u >= 0.8) & (u < 0.9)", "chosen & (u >= 0.8)  # 80/20/0"))
+MLM_NOTHING_KEPT = _mutant("ex-mlm", ("chosen & (u >= 0.8) & (u < 0.9)", "chosen & (u >= 0.8)"))
 MLM_GLOBAL_RNG = _mutant("ex-mlm", ("g = torch.Generator().manual_seed(seed)", "g = None  # the global random state, seed ignored"))
 MLM_LOSS_MEAN_OVER_ALL = _mutant("ex-mlm", ("labels.reshape(-1), ignore_index=-100)",
                                             "labels.reshape(-1), ignore_index=-100, reduction='sum') / labels.numel()"))
@@ -144,6 +144,9 @@ def test_wrong_answer_is_rejected(case):
 def test_every_exercise_has_a_wrong_answer():
     assert_every_exercise_covered(MODULE, WRONG)
     assert all(len(codes) >= 3 for codes in WRONG[NB].values())
+    for exercise, codes in WRONG[NB].items():  # a wrong answer that does not compile would test nothing
+        for i, code in enumerate(codes):
+            compile(code, f"{exercise}:{i}", "exec")
 
 
 # --- correct answers written differently ------------------------------------------------------------
