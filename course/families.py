@@ -69,7 +69,7 @@ def char_tokenizer(n_sentinels: int = N_SENTINELS):
 
     Built from a ``tokenizers`` WordLevel model whose pre-tokenizer isolates every character.
     """
-    from tokenizers import Regex, Tokenizer, models, pre_tokenizers
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
     from course.corpus import vocabulary
@@ -77,8 +77,10 @@ def char_tokenizer(n_sentinels: int = N_SENTINELS):
     tokens = [*SPECIALS, *vocabulary(), *(sentinel(k) for k in range(n_sentinels))]
     core = Tokenizer(models.WordLevel({t: i for i, t in enumerate(tokens)}, unk_token="[UNK]"))
     core.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")
+    core.decoder = decoders.Fuse()  # characters join without spaces
     return PreTrainedTokenizerFast(
         tokenizer_object=core,
+        clean_up_tokenization_spaces=False,
         pad_token="[PAD]",
         unk_token="[UNK]",
         cls_token="[CLS]",

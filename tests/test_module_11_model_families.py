@@ -292,3 +292,29 @@ RIGHT = {
 @pytest.mark.parametrize("case", right_answer_cases(MODULE, RIGHT), ids=str)
 def test_correct_answer_written_differently_keeps_full_marks(case):
     check_right_answer(case)
+
+
+# --- the helpers the notebook leans on -------------------------------------------------------------
+
+
+def test_the_fast_encoding_is_the_tokenizers_encoding():
+    """families.encode (a table look-up) gives the ids the `tokenizers` character tokenizer gives,
+    and the specials and sentinels are exactly the non-character ids."""
+    from course import corpus, families
+
+    tok = families.char_tokenizer()
+    text = corpus.tragedies()[:3000]
+    assert families.encode(text, tok).tolist() == tok(text)["input_ids"]
+    assert tok.decode(tok(text)["input_ids"]) == text
+    assert len(families.special_ids(tok)) == len(families.SPECIALS) + families.N_SENTINELS
+    assert [tok.convert_ids_to_tokens(i) for i in families.char_ids(tok)] == list(corpus.vocabulary())
+
+
+def test_published_counts_match_the_library():
+    """The three configurations give the counts the model cards quote (BERT-base 110 M, GPT-1 117 M,
+    T5-small 60 M), counted by transformers on the meta device."""
+    from course import families
+
+    assert families.hf_parameter_count("bert", families.BERT_BASE) == 109_482_240
+    assert families.hf_parameter_count("gpt1", families.GPT1) == 116_534_784
+    assert families.hf_parameter_count("t5", families.T5_SMALL) == 60_506_624
