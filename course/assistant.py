@@ -684,7 +684,7 @@ def _icl_prompt(examples, i, k):  # the shots before the query, for the build's 
     return icl_tokens(examples[i - k : i]) + [examples[i][0], ">"]
 
 
-def build(out: Path, *, icl_steps: int = 6000, base_steps: int = 1500, seed: int = 0) -> dict:
+def build(out: Path, *, icl_steps: int = 12000, base_steps: int = 1500, seed: int = 0) -> dict:
     """Train and save the two shipped models: the in-context learner (episodes of fresh symbol
     mappings) and the base LM for parts 3-5 (reversal documents, no chat tokens)."""
     import time
@@ -732,7 +732,7 @@ if __name__ == "__main__":
         type=Path,
         default=Path(__file__).resolve().parent.parent / "datasets" / "assistant",
     )
-    parser.add_argument("--icl-steps", type=int, default=6000)
+    parser.add_argument("--icl-steps", type=int, default=12000)
     parser.add_argument("--base-steps", type=int, default=1500)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
