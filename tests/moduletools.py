@@ -35,6 +35,24 @@ def released(module: str, notebook: str) -> nbformat.NotebookNode:
     return nbformat.read(str(paths.COURSE / module / notebook), as_version=4)
 
 
+def reference_answer(module: str, notebook: str, exercise: str) -> str:
+    """The instructor's answer to ``exercise`` (its cell's grade id), without the solution markers."""
+    cell = next(c for c in source(module, notebook).cells if authoring.nbgrader_meta(c).get("grade_id") == exercise)
+    lines = [ln for ln in cell.source.splitlines() if ln.strip() not in (authoring.BEGIN_SOLUTION, authoring.END_SOLUTION)]
+    return "\n".join(lines) + "\n"
+
+
+def mutant(module: str, notebook: str, exercise: str, *edits: tuple[str, str]) -> str:
+    """The reference answer with each ``(old, new)`` edit made: one plausible mistake put in, so the
+    wrong answer differs from a correct one by exactly the mistake it names. Each ``old`` must occur
+    exactly once (an edit that matched nothing would leave a correct answer among the wrong ones)."""
+    code = reference_answer(module, notebook, exercise)
+    for old, new in edits:
+        assert code.count(old) == 1, f"{exercise}: {old!r} is not in the reference answer exactly once"
+        code = code.replace(old, new)
+    return code
+
+
 def graded_cells(module: str, notebook: str, nb: nbformat.NotebookNode, *, through: str | None = None):
     """Grade ``nb`` as the autograder would; ``{test grade_id: CellResult}``.
 

@@ -10,32 +10,19 @@ from moduletools import (
     assert_every_exercise_covered,
     check_right_answer,
     check_wrong_answer,
+    mutant,
     right_answer_cases,
-    source,
     wrong_answer_cases,
 )
-
-from autograder import authoring
 
 MODULE = "03-gradient-boosting"
 NOTEBOOK = "gradient-boosting.ipynb"
 pytestmark = pytest.mark.module03
 
 
-def _reference(grade_id: str) -> str:
-    nb = source(MODULE, NOTEBOOK)
-    return next(
-        c.source for c in nb.cells if authoring.nbgrader_meta(c).get("grade_id") == grade_id
-    )
-
-
 def _mutate(grade_id: str, old: str, new: str) -> str:
     """The reference answer of ``grade_id`` with ``old`` replaced by ``new`` (which must occur once)."""
-    text = _reference(grade_id)
-    assert text.count(old) == 1, (
-        f"{grade_id}: {old!r} occurs {text.count(old)} times in the reference"
-    )
-    return text.replace(old, new)
+    return mutant(MODULE, NOTEBOOK, grade_id, (old, new))
 
 
 GRAD_HESS = [

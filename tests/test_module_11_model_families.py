@@ -10,12 +10,11 @@ from moduletools import (
     assert_every_exercise_covered,
     check_right_answer,
     check_wrong_answer,
+    mutant,
+    reference_answer,
     right_answer_cases,
-    source,
     wrong_answer_cases,
 )
-
-from autograder import authoring
 
 MODULE = "11-model-families"
 NB = "model-families.ipynb"
@@ -23,17 +22,11 @@ pytestmark = pytest.mark.module11
 
 
 def _reference(exercise: str) -> str:
-    cell = next(c for c in source(MODULE, NB).cells if authoring.nbgrader_meta(c).get("grade_id") == exercise)
-    lines = [ln for ln in cell.source.splitlines() if ln.strip() not in (authoring.BEGIN_SOLUTION, authoring.END_SOLUTION)]
-    return "\n".join(lines) + "\n"
+    return reference_answer(MODULE, NB, exercise)
 
 
 def _mutant(exercise: str, *edits: tuple[str, str]) -> str:
-    code = _reference(exercise)
-    for old, new in edits:
-        assert code.count(old) == 1, f"{exercise}: {old!r} is not in the reference answer exactly once"
-        code = code.replace(old, new)
-    return code
+    return mutant(MODULE, NB, exercise, *edits)
 
 
 # --- 1. attention masks ------------------------------------------------------------------------
