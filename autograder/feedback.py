@@ -368,6 +368,12 @@ def _exporter():
         def _markdown(self, source: str) -> str:
             return _markdown_html(source)
 
+        def _validate_preprocessor(self, nbc, preprocessor):
+            # nbconvert validates the whole notebook against its schema after each of its dozen
+            # preprocessors (a tenth of a page's time), for preprocessors of its own that do not
+            # make a notebook invalid; a page is made of whatever notebook it is given.
+            pass
+
         def from_notebook_node(self, nb, resources=None, **kw):
             # HTMLExporter's own method parses the finished page again with BeautifulSoup only
             # to give images without alt text a placeholder and make cells focusable: two

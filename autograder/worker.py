@@ -37,6 +37,7 @@ def start_worker(
 
     _STARTED = Path(started) if started else None
     if started:  # a worker of the local pool: it goes when the batch goes, even by SIGKILL
+        # (with its parent: the batch, or the batch's fork server, which goes with the batch)
         from autograder.zygote import die_with_parent
 
         die_with_parent()
@@ -115,6 +116,42 @@ def crashed(sub: Submission, settings: Settings, reason: str) -> SubmissionOutco
     return failed(sub.student, sub.module, points, "error", reason)
 
 
+def context(preload: tuple[str, ...] | None) -> multiprocessing.context.BaseContext:
+    """Where the local pool's workers come from: forked from a fork server that has imported
+    and warmed up what every worker needs (:mod:`autograder.preheat`, with the module's own
+    imports ``preload``), started here for this batch; a fresh interpreter each (spawn) where
+    there is no fork server. A worker starts as clean as a spawned one (the fork server runs
+    nothing else), but the imports are paid once per batch, not once per worker."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    from multiprocessing import forkserver
+
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["autograder.preheat"])
+    saved = os.environ.get("AUTOGRADER_WORKER_PRELOAD")
+    os.environ["AUTOGRADER_WORKER_PRELOAD"] = ",".join(preload or ())
+    try:  # the server takes this process's environment when it starts
+        forkserver.ensure_running()
+    finally:
+        if saved is None:
+            os.environ.pop("AUTOGRADER_WORKER_PRELOAD", None)
+        else:
+            os.environ["AUTOGRADER_WORKER_PRELOAD"] = saved
+    return ctx
+
+
+def stop_forkserver() -> None:
+    """End this batch's fork server (the next batch starts its own, with its own imports)."""
+    from multiprocessing import forkserver
+
+    stop = getattr(forkserver._forkserver, "_stop", None)
+    if stop is not None:
+        try:
+            stop()
+        except OSError:
+            pass
+
+
 def _shut(executor: cf.ProcessPoolExecutor, cancel: bool = False) -> None:
     """Shut a pool down and wait for it. A broken pool's workers are killed first: the pool
     terminates them itself, but a worker blocked sending a large result into the pipe that no
@@ -152,11 +189,12 @@ class LocalRunner:
         self._started = tempfile.TemporaryDirectory(prefix="autograder-started-")
         self._executor: cf.ProcessPoolExecutor | None = None
         self._futures: dict = {}
+        self._context: multiprocessing.context.BaseContext | None = None
 
     def _pool(self, size: int) -> cf.ProcessPoolExecutor:
         return cf.ProcessPoolExecutor(
             size,
-            mp_context=multiprocessing.get_context("spawn"),
+            mp_context=self._context,
             initializer=start_worker,
             initargs=(self.settings, self.preload, self._started.name),
         )
@@ -166,6 +204,7 @@ class LocalRunner:
 
     def start(self) -> None:
         if self.todo:
+            self._context = context(self.preload)
             self._executor = self._pool(min(self.workers, len(self.todo)))
             self._futures = {self._submit(self._executor, s): (s, d) for s, d in self.todo}
 
@@ -175,7 +214,11 @@ class LocalRunner:
         finally:
             if self._executor is not None:
                 _shut(self._executor, cancel=True)
+                self._executor = None
             self._started.cleanup()
+            if self._context is not None:
+                stop_forkserver()
+                self._context = None
 
     def _outcome(self, future, sub: Submission) -> SubmissionOutcome:
         try:
@@ -250,3 +293,6 @@ class LocalRunner:
     def close(self) -> None:
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
+        if self._context is not None and self._executor is None:
+            stop_forkserver()
+            self._context = None

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import csv
+import os
+import sys
+import time
 import zipfile
 
 import factories as f
@@ -141,3 +144,38 @@ def test_flat_and_zip_layouts(tmp_path):
 def test_unknown_module_is_a_clear_error(tmp_path):
     with pytest.raises(KeyError, match="unknown module"):
         grade(tmp_path, module="99-nothing", out=tmp_path / "o", progress=False)
+
+
+def _descendants(pid: int) -> list[tuple[int, str]]:
+    found, stack = [], [pid]
+    while stack:
+        current = stack.pop()
+        for task in os.listdir(f"/proc/{current}/task"):
+            try:
+                with open(f"/proc/{current}/task/{task}/children") as handle:
+                    children = [int(p) for p in handle.read().split()]
+            except OSError:
+                continue
+            for child in children:
+                try:
+                    with open(f"/proc/{child}/cmdline", "rb") as handle:
+                        found.append((child, handle.read().replace(b"\0", b" ").decode()))
+                except OSError:
+                    continue
+                stack.append(child)
+    return found
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_batch_leaves_no_process_behind(tmp_path):
+    """The pool's workers are forked from a fork server that imported what they need once
+    (autograder.preheat): it belongs to the batch, and goes with it, as the workers, their
+    zygotes and kernels do (multiprocessing's own resource tracker is the one that stays)."""
+    root = f.nbgrader_layout(tmp_path / "subs", {"a": f.solution(), "b": f.blank(), "c": f.partial()})
+    report = grade(root, module="00", out=tmp_path / "out", workers=2, progress=False)
+    assert [r.status for r in report.rows] == ["graded"] * 3
+    assert report.rows[0].score == report.rows[0].max_score
+    deadline = time.monotonic() + 10
+    while (left := [c for c in _descendants(os.getpid()) if "resource_tracker" not in c[1]]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not left, f"processes left behind by a finished batch: {left}"

@@ -1,0 +1,40 @@
+"""Imported once by the fork server that the local pool's workers are forked from
+(:func:`autograder.worker.context`): what every worker would otherwise import and warm up on its
+own, at about 2 s of CPU each (nbconvert and the feedback page's templates, the judge, the
+libraries the module's tests import), is done once per batch instead.
+
+Nothing here runs a student's code or a test: the fork server only imports. Which libraries the
+module's tests import comes in ``AUTOGRADER_WORKER_PRELOAD`` (comma-separated); one that fails
+to import only costs speed (the worker imports it again, and meets the error there).
+"""
+
+import gc
+import importlib
+import os
+
+from autograder.zygote import die_with_parent
+
+# The workers die with this server (see start_worker), and this server with the batch, even by
+# SIGKILL: the server would otherwise wait for its workers, and they for it.
+die_with_parent()
+os.environ["COURSE_PROFILE"] = (
+    "quick"  # what the workers' imports of `course` see (as start_worker)
+)
+
+import nbconvert  # noqa: E402, F401
+
+from autograder import feedback, grading, judge, kernel, worker  # noqa: E402, F401
+
+for _name in filter(None, os.environ.get("AUTOGRADER_WORKER_PRELOAD", "").split(",")):
+    try:
+        importlib.import_module(_name)
+    except Exception:  # noqa: S112
+        continue
+try:
+    feedback.warm_up()
+except Exception:  # only costs speed
+    pass
+# What is alive now is shared by every worker forked from here: frozen, so that the workers'
+# collections neither walk it nor write to the pages that hold it.
+gc.collect()
+gc.freeze()
