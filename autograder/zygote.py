@@ -106,6 +106,9 @@ def _warm_up() -> None:
     (its font files, text layout caches, the PNG encoder), and the garbage collector's work.
 
     The figure is drawn on its own Agg canvas, off pyplot, so no state of pyplot is touched.
+    (Not with the kernels' backend, ``matplotlib_inline``: imported before a kernel's shell
+    exists, it never connects to that shell, and the notebooks' figures vanish from the
+    graded copy.)
     Then every object alive is frozen (``gc.freeze``): a kernel's collections no longer walk
     the hundreds of thousands of objects the imports made, and they no longer write to the
     pages that hold them, which the fork shares with the zygote until they are written."""
@@ -115,7 +118,6 @@ def _warm_up() -> None:
         try:
             import io
 
-            import matplotlib_inline.backend_inline  # noqa: F401  (the kernels' backend)
             from matplotlib.backends.backend_agg import FigureCanvasAgg
             from matplotlib.figure import Figure
 

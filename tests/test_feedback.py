@@ -43,6 +43,18 @@ def test_the_page_shows_the_scores_and_equations_and_hides_the_hidden_tests():
     assert feedback.PLACEHOLDER in page and "scipy_softmax" not in page and "default_rng(1)" not in page
 
 
+def test_the_notebooks_figures_reach_the_graded_copy_and_the_page():
+    """Kernels come from a zygote that warms matplotlib up before forking them; the figures a
+    notebook draws (module 00 draws one) must still come out as PNG outputs and be shown."""
+    result = grade_notebook(f.solution(), module=f.MODULE, notebook=f.NOTEBOOK)
+    pngs = [
+        o for c in result.graded_nb.cells if c.cell_type == "code"
+        for o in c.get("outputs", []) if "image/png" in o.get("data", {})
+    ]
+    assert len(pngs) == 1, "module 00's solution draws one figure"
+    assert re.search(r'<img [^>]*src="data:image/png;base64,', feedback.render(result))
+
+
 HOSTILE_MARKDOWN = r"""
 # Notes <script>window.pwned = 1</script>
 <img src="x" onerror="window.pwned = 2"> <a href="javascript:window.pwned=3">click</a>
