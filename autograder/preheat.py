@@ -17,9 +17,8 @@ from autograder.zygote import die_with_parent
 # The workers die with this server (see start_worker), and this server with the batch, even by
 # SIGKILL: the server would otherwise wait for its workers, and they for it.
 die_with_parent()
-os.environ["COURSE_PROFILE"] = (
-    "quick"  # what the workers' imports of `course` see (as start_worker)
-)
+# What the workers' imports of `course` see (as in start_worker).
+os.environ["COURSE_PROFILE"] = "quick"
 
 import nbconvert  # noqa: E402, F401
 
