@@ -17,24 +17,7 @@ from jupyter_client.provisioning import LocalProvisioner
 
 from autograder import paths
 from autograder.sandbox import Box, SandboxConfig, new_box
-from autograder.zygote import Zygote
-
-
-def kernel_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("JPY_", "JUPYTER_TOKEN"))}
-    env.update(
-        COURSE_PROFILE="quick",
-        # Figures as PNG outputs (the inline backend, as in JupyterLab): the feedback page shows them.
-        MPLBACKEND="module://matplotlib_inline.backend_inline",
-        PYTHONHASHSEED="0",
-        PYDEVD_DISABLE_FILE_VALIDATION="1",
-        OMP_NUM_THREADS=env.get("OMP_NUM_THREADS", "1"),
-        MKL_NUM_THREADS=env.get("MKL_NUM_THREADS", "1"),
-        OPENBLAS_NUM_THREADS=env.get("OPENBLAS_NUM_THREADS", "1"),
-    )
-    env.update(extra or {})
-    return env
-
+from autograder.zygote import Zygote, kernel_env
 
 KERNEL_ARGS = ["--HistoryManager.enabled=False"]
 

@@ -10,13 +10,30 @@ to import only costs speed (the worker imports it again, and meets the error the
 
 import gc
 import importlib
+import json
 import os
+import warnings
 
-from autograder.zygote import die_with_parent
+from autograder.zygote import die_with_parent, start_ahead
 
 # The workers die with this server (see start_worker), and this server with the batch, even by
 # SIGKILL: the server would otherwise wait for its workers, and they for it.
 die_with_parent()
+# First the kernel zygotes of the workers to come (AUTOGRADER_ZYGOTES_AHEAD: how many, and how
+# their kernels are confined): their imports run beside ours. When one exits (its worker died),
+# this server reaps it, and must not warn that it does not know it.
+_ahead = json.loads(os.environ.pop("AUTOGRADER_ZYGOTES_AHEAD", "null"))
+if _ahead:
+    warnings.filterwarnings("ignore", message="forkserver: waitpid returned unexpected pid")
+    try:
+        start_ahead(
+            _ahead["count"],
+            _ahead["sandboxed"],
+            None if _ahead["preload"] is None else tuple(_ahead["preload"]),
+            _ahead["disk"],
+        )
+    except Exception:  # noqa: S110 (only costs speed: each worker starts its own)
+        pass
 # What the workers' imports of `course` see (as in start_worker).
 os.environ["COURSE_PROFILE"] = "quick"
 

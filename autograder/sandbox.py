@@ -358,6 +358,13 @@ def sandbox_root() -> Path:
     return _ROOT[pid]
 
 
+def share_root(root: Path) -> None:
+    """Make ``root`` this process's sandbox root: the folder a zygote started for it by another
+    process (see :func:`autograder.zygote.start_ahead`) shows its kernels. That process removes
+    it."""
+    _ROOT[os.getpid()] = root
+
+
 def _uid_range() -> tuple[int, int]:
     """The largest block of user ids this host maps (containers map fewer than 2**32)."""
     try:
@@ -439,7 +446,7 @@ class Box:
         home, temporary and cache folder of its own."""
         if not self.bwrap:
             return env
-        keep = {k: v for k, v in env.items() if k in _ENV_KEEP or k.startswith(_ENV_PREFIXES)}
+        keep = confined_env(env)
         home = self.home
         keep.update(
             HOME=home,
@@ -575,6 +582,12 @@ _ENV_KEEP = {
     "JUPYTER_PLATFORM_DIRS",
 }
 _ENV_PREFIXES = ("LC_", "COURSE_", "AUTOGRADER_JUDGE", "TORCH_", "CUBLAS_")
+
+
+def confined_env(env: Mapping[str, str]) -> dict[str, str]:
+    """The variables of ``env`` that a process inside bubblewrap may see (no tokens of the
+    grader's, no paths of its home)."""
+    return {k: v for k, v in env.items() if k in _ENV_KEEP or k.startswith(_ENV_PREFIXES)}
 
 
 def new_box(config: SandboxConfig | None = None) -> Box:

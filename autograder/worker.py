@@ -9,6 +9,7 @@ finish); :class:`autograder.distributed.DaskRunner` is the other one.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import json
 import multiprocessing
 import os
 import tempfile
@@ -116,27 +117,37 @@ def crashed(sub: Submission, settings: Settings, reason: str) -> SubmissionOutco
     return failed(sub.student, sub.module, points, "error", reason)
 
 
-def context(preload: tuple[str, ...] | None) -> multiprocessing.context.BaseContext:
+def context(
+    preload: tuple[str, ...] | None, ahead: dict | None = None
+) -> multiprocessing.context.BaseContext:
     """Where the local pool's workers come from: forked from a fork server that has imported
     and warmed up what every worker needs (:mod:`autograder.preheat`, with the module's own
     imports ``preload``), started here for this batch; a fresh interpreter each (spawn) where
     there is no fork server. A worker starts as clean as a spawned one (the fork server runs
-    nothing else), but the imports are paid once per batch, not once per worker."""
+    nothing else), but the imports are paid once per batch, not once per worker.
+
+    ``ahead``: the kernel zygotes the server starts for the workers before its own imports
+    (:func:`autograder.zygote.start_ahead`'s arguments)."""
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     from multiprocessing import forkserver
 
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(["autograder.preheat"])
-    saved = os.environ.get("AUTOGRADER_WORKER_PRELOAD")
-    os.environ["AUTOGRADER_WORKER_PRELOAD"] = ",".join(preload or ())
+    told = {
+        "AUTOGRADER_WORKER_PRELOAD": ",".join(preload or ()),
+        "AUTOGRADER_ZYGOTES_AHEAD": json.dumps(ahead),
+    }
+    saved = {name: os.environ.get(name) for name in told}
+    os.environ.update(told)
     try:  # the server takes this process's environment when it starts
         forkserver.ensure_running()
     finally:
-        if saved is None:
-            os.environ.pop("AUTOGRADER_WORKER_PRELOAD", None)
-        else:
-            os.environ["AUTOGRADER_WORKER_PRELOAD"] = saved
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
     return ctx
 
 
@@ -204,8 +215,20 @@ class LocalRunner:
 
     def start(self) -> None:
         if self.todo:
-            self._context = context(self.preload)
-            self._executor = self._pool(min(self.workers, len(self.todo)))
+            size = min(self.workers, len(self.todo))
+            sandbox = self.settings.limits.sandbox.resolved()
+            ahead = (
+                {
+                    "count": size,
+                    "sandboxed": bool(sandbox.bwrap),
+                    "preload": self.preload,
+                    "disk": sandbox.disk,
+                }
+                if self.settings.zygote
+                else None
+            )
+            self._context = context(self.preload, ahead)
+            self._executor = self._pool(size)
             self._futures = {self._submit(self._executor, s): (s, d) for s, d in self.todo}
 
     def results(self) -> Iterator[tuple[SubmissionOutcome, str]]:

@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 # Imported by every zygote before it forks: the kernel itself (ipykernel's debugger module alone
 # is 0.04 s of CPU per kernel otherwise) and the judge's agent. None starts a thread at import.
@@ -47,6 +48,24 @@ DEFAULT = (
     "matplotlib",
     "matplotlib.pyplot",
 )
+
+
+def kernel_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a grading kernel (before :meth:`autograder.sandbox.Box.kernel_env`
+    confines it)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JPY_", "JUPYTER_TOKEN"))}
+    env.update(
+        COURSE_PROFILE="quick",
+        # Figures as PNG outputs (the inline backend, as in JupyterLab): the feedback page shows them.
+        MPLBACKEND="module://matplotlib_inline.backend_inline",
+        PYTHONHASHSEED="0",
+        PYDEVD_DISABLE_FILE_VALIDATION="1",
+        OMP_NUM_THREADS=env.get("OMP_NUM_THREADS", "1"),
+        MKL_NUM_THREADS=env.get("MKL_NUM_THREADS", "1"),
+        OPENBLAS_NUM_THREADS=env.get("OPENBLAS_NUM_THREADS", "1"),
+    )
+    env.update(extra or {})
+    return env
 
 
 # --- the zygote process -----------------------------------------------------------------------
@@ -190,19 +209,26 @@ class Zygote:
         preload: tuple[str, ...] | None = None,
         disk: int | None = None,
     ):
-        """``disk``: the size of the sandbox's tmpfs, where everything its kernels write goes."""
+        """``disk``: the size of the sandbox's tmpfs, where everything its kernels write goes.
+        The zygote exits at the end of its requests (when every holder of the pipe's other end
+        has closed it, or died), and its kernels with it."""
+        import tempfile
+
         from autograder import sandbox
 
         self.sandboxed = sandboxed
+        self.key = (sandboxed, preload, disk if sandboxed else None)
+        self.root = sandbox.sandbox_root() if sandboxed else None
+        self.adopted = False  # started by another process (the fork server) for this one
         command = [sys.executable, "-m", "autograder.zygote"]
         env = dict(env)
         env.pop("AUTOGRADER_PRELOAD", None)
         if preload is not None:
             env["AUTOGRADER_PRELOAD"] = ",".join(preload)
-        if sandboxed:
-            root = sandbox.sandbox_root()
-            home = root / "zygote"
-            home.mkdir(mode=0o755, exist_ok=True)
+        if self.root is not None:
+            root = self.root
+            home = Path(tempfile.mkdtemp(prefix="zygote-", dir=root))
+            home.chmod(0o755)
             sandbox.seed_matplotlib(home / ".matplotlib")
             env = {
                 **env,
@@ -236,7 +262,7 @@ class Zygote:
         with cls._lock:
             key = (sandboxed, preload, disk if sandboxed else None)
             zygote = cls._instances.get(key)
-            if zygote is None or zygote.proc.poll() is not None:
+            if zygote is None or not zygote.alive():
                 zygote = cls._instances[key] = cls(env, sandboxed, preload, disk)
             return zygote
 
@@ -275,13 +301,81 @@ class Zygote:
                 return pid
         raise RuntimeError("the forked kernel exited at once")
 
+    def alive(self) -> bool:
+        if not self.adopted:
+            return self.proc.poll() is None
+        # Not our child: its parent (the fork server) reaps it.
+        try:
+            with open(f"/proc/{self.proc.pid}/stat", "rb") as handle:
+                return handle.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+        except (OSError, IndexError):
+            return False
+
+    def release(self) -> None:
+        """Close this process's ends of the zygote's pipes (it is another process's now)."""
+        for stream in (self.proc.stdin, self.proc.stdout):
+            if stream is not None:
+                stream.close()
+
+    def kill(self) -> None:
+        if not self.adopted:
+            self.proc.kill()
+            self.proc.wait()
+            return
+        # At the end of its requests it exits, with its kernels. (Not killed by its PID: its
+        # parent, the fork server, reaps it, and the PID may be another process's by then.)
+        self.release()
+
     @classmethod
     def stop(cls) -> None:
         with cls._lock:
             for zygote in cls._instances.values():
-                zygote.proc.kill()
-                zygote.proc.wait()
+                zygote.kill()
             cls._instances.clear()
+
+
+# --- zygotes started ahead by the local pool's fork server ------------------------------------
+
+_AHEAD: list[Zygote] = []  # one for each worker not forked yet
+
+
+def start_ahead(
+    count: int, sandboxed: bool, preload: tuple[str, ...] | None, disk: int | None
+) -> None:
+    """In the fork server of the local pool's workers (:mod:`autograder.preheat`), before its
+    own imports: start ``count`` zygotes, one for each worker it will fork, so that their
+    imports (about a second of CPU each) run beside the server's instead of after them.
+
+    Each fork hands the next zygote to the new worker (``os.register_at_fork``), which alone
+    then holds the write end of the zygote's requests: at their end the zygote exits, and every
+    kernel forked from it with it, so they die with that worker, however it dies (as a zygote
+    that the worker starts itself does). Workers forked later (after a crash) start their own."""
+    from autograder.sandbox import confined_env
+
+    env = kernel_env()
+    for _ in range(count):
+        _AHEAD.append(Zygote(confined_env(env) if sandboxed else env, sandboxed, preload, disk))
+    os.register_at_fork(after_in_parent=_handed_over, after_in_child=_take_ahead)
+
+
+def _handed_over() -> None:
+    if _AHEAD:
+        _AHEAD.pop(0).release()
+
+
+def _take_ahead() -> None:
+    if not _AHEAD:
+        return
+    mine, others = _AHEAD[0], _AHEAD[1:]
+    _AHEAD.clear()
+    for zygote in others:
+        zygote.release()
+    mine.adopted = True
+    Zygote._instances[mine.key] = mine
+    if mine.root is not None:
+        from autograder.sandbox import share_root
+
+        share_root(mine.root)  # its sandbox shows that folder: our kernels' folders go there
 
 
 def _all_pids() -> list[int]:
