@@ -50,6 +50,19 @@ try:
     feedback.warm_up()
 except Exception:  # only costs speed
     pass
+# The batch's main script, which every worker would otherwise run again as ``__mp_main__`` (it
+# is what multiprocessing's own fork server imports by default; a worker then finds it there).
+_main_path = os.environ.pop("AUTOGRADER_MAIN_PATH", "")
+if _main_path:
+    from multiprocessing import process, spawn
+
+    process.current_process()._inheriting = True  # type: ignore[attr-defined]
+    try:
+        spawn.import_main_path(_main_path)
+    except BaseException:  # noqa: S110 (each worker imports it, and meets the error there)
+        pass
+    finally:
+        del process.current_process()._inheriting  # type: ignore[attr-defined]
 # What is alive now is shared by every worker forked from here: frozen, so that the workers'
 # collections neither walk it nor write to the pages that hold it.
 gc.collect()

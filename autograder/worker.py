@@ -134,9 +134,14 @@ def context(
 
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(["autograder.preheat"])
+    from multiprocessing import spawn
+
     told = {
         "AUTOGRADER_WORKER_PRELOAD": ",".join(preload or ()),
         "AUTOGRADER_ZYGOTES_AHEAD": json.dumps(ahead),
+        "AUTOGRADER_MAIN_PATH": spawn.get_preparation_data("preheat").get(
+            "init_main_from_path", ""
+        ),
     }
     saved = {name: os.environ.get(name) for name in told}
     os.environ.update(told)
