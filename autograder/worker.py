@@ -130,12 +130,10 @@ def context(
     (:func:`autograder.zygote.start_ahead`'s arguments)."""
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
-    from multiprocessing import forkserver
+    from multiprocessing import forkserver, spawn
 
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(["autograder.preheat"])
-    from multiprocessing import spawn
-
     told = {
         "AUTOGRADER_WORKER_PRELOAD": ",".join(preload or ()),
         "AUTOGRADER_ZYGOTES_AHEAD": json.dumps(ahead),

@@ -217,7 +217,7 @@ class Zygote:
         from autograder import sandbox
 
         self.sandboxed = sandboxed
-        self.key = (sandboxed, preload, disk if sandboxed else None)
+        self.key = self._key(sandboxed, preload, disk)
         self.root = sandbox.sandbox_root() if sandboxed else None
         self.adopted = False  # started by another process (the fork server) for this one
         command = [sys.executable, "-m", "autograder.zygote"]
@@ -260,11 +260,16 @@ class Zygote:
         disk: int | None = None,
     ) -> Zygote:
         with cls._lock:
-            key = (sandboxed, preload, disk if sandboxed else None)
+            key = cls._key(sandboxed, preload, disk)
             zygote = cls._instances.get(key)
             if zygote is None or not zygote.alive():
                 zygote = cls._instances[key] = cls(env, sandboxed, preload, disk)
             return zygote
+
+    @staticmethod
+    def _key(sandboxed: bool, preload: tuple[str, ...] | None, disk: int | None) -> tuple:
+        """Which zygote a kernel is forked from (one per sandbox mode, preload list and disk)."""
+        return (sandboxed, preload, disk if sandboxed else None)
 
     def _read(self) -> dict:
         assert self.proc.stdout is not None
