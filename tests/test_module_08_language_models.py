@@ -530,9 +530,26 @@ def compute_optimal(C, E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28):
 """
 CO_KAPLAN = _co(EXPONENT="0.73", GAIN="1.3e9 / (8.64e19 / 6) ** 0.73")  # Kaplan's N ~ C^0.73
 
+MERGE_STRING_REPLACE = """
+def merge(ids, pair, new_id):
+    s = " ".join(map(str, ids))
+    s = s.replace(f"{pair[0]} {pair[1]}", str(new_id))  # digits, not ids: (1, 2) matches inside 11 2
+    return [int(t) for t in s.split()] if s else []
+"""
+RMS_EPS_HARDCODED = """
+class RMSNorm(nn.Module):
+    def __init__(self, dim, eps=1e-5):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x):
+        return x * torch.rsqrt(x.pow(2).mean(dim=-1, keepdim=True) + 1e-5) * self.weight  # not self.eps
+"""
+
 WRONG = {
     "language-models.ipynb": {
-        "ex-merge": [MERGE_OVERLAPPING, MERGE_DROPS_LAST, MERGE_FIRST_ONLY, MERGE_EITHER_ORDER],
+        "ex-merge": [MERGE_OVERLAPPING, MERGE_DROPS_LAST, MERGE_FIRST_ONLY, MERGE_EITHER_ORDER, MERGE_STRING_REPLACE],
         "ex-kneser-ney": [KN_RAW_LOWER_ORDERS, KN_NO_UNIFORM_BASE, KN_DISCOUNT_IGNORED, KN_INT32_CODES,
                           KN_BACKOFF_WITHOUT_TYPES, KN_UNSEEN_CONTEXT_UNIFORM],
         "ex-attention": [ATT_MASK_AFTER_SOFTMAX, ATT_SCALE_D, ATT_SEES_NEXT],
@@ -540,7 +557,7 @@ WRONG = {
         "ex-mlp": [MLP_RELU, MLP_TANH_GELU, MLP_GELU_AFTER_PROJ],
         "ex-block": [BLOCK_POST_NORM, BLOCK_ONE_NORM, BLOCK_NO_MLP_RESIDUAL],
         "ex-gpt": [GPT_UNTIED, GPT_DEFAULT_INIT, GPT_NO_POSITIONS],
-        "ex-rmsnorm": [RMS_SUBTRACTS_MEAN, RMS_EPS_OUTSIDE, RMS_ALL_AXES],
+        "ex-rmsnorm": [RMS_SUBTRACTS_MEAN, RMS_EPS_OUTSIDE, RMS_ALL_AXES, RMS_EPS_HARDCODED],
         "ex-rope": [ROPE_HALVES, ROPE_WRONG_FREQ, ROPE_FROM_ONE],
         "ex-swiglu": [SWIGLU_SILU_ON_UP, SWIGLU_GELU, SWIGLU_SIGMOID_GATE],
         "ex-lr": [LR_WARMUP_OFF_BY_ONE, LR_NEVER_MIN, LR_TO_ZERO],
@@ -641,9 +658,75 @@ def compute_optimal(C, E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28):
     return (N.item(), D.item()) if C.ndim == 0 else (N, D)
 """
 
+# The pair compared as a tuple, as the spec gives it
+MERGE_TUPLE = """
+def merge(ids, pair, new_id):
+    out, i, n = [], 0, len(ids)
+    while i < n:
+        if i < n - 1 and (ids[i], ids[i + 1]) == pair:
+            out.append(new_id)
+            i += 2
+        else:
+            out.append(ids[i])
+            i += 1
+    return out
+"""
+# nanoGPT's configure_optimizers: only the tensors that require a gradient
+PG_NANOGPT = """
+def param_groups(named_params, weight_decay):
+    param_dict = {pn: p for pn, p in named_params.items() if p.requires_grad}
+    decay_params = [p for n, p in param_dict.items() if p.dim() >= 2]
+    nodecay_params = [p for n, p in param_dict.items() if p.dim() < 2]
+    return [{"params": decay_params, "weight_decay": weight_decay}, {"params": nodecay_params, "weight_decay": 0.0}]
+"""
+# seconds as wall-clock time since the start minus the time spent evaluating (about 1e-6 at step 0)
+TRAIN_WALL_CLOCK = """
+def train(model, train_data, val_data, *, steps, batch_size, lr, min_lr, warmup,
+          weight_decay=0.1, grad_clip=1.0, eval_every=100, eval_batches=10, seed=0):
+    device = next(model.parameters()).device
+    block_size = model.block_size
+    g = torch.Generator()
+    g.manual_seed(seed)
+    val_batches = fixed_batches(val_data, eval_batches, batch_size, block_size)
+    kw = dict(fused=True) if device.type == "cuda" else {}
+    optimizer = torch.optim.AdamW(param_groups(dict(model.named_parameters()), weight_decay), lr=lr, betas=(0.9, 0.99), **kw)
+    net = torch.compile(model) if device.type == "cuda" else model
+    lrs, losses, evals = [], [], []
+    tokens = 0
+    start = time.perf_counter()
+    eval_time = 0.0
+    for step in range(steps):
+        if step % eval_every == 0:
+            e0 = time.perf_counter()
+            vl = evaluate(model, val_batches)
+            eval_time += time.perf_counter() - e0
+            evals.append([step, vl, time.perf_counter() - start - eval_time])
+
+        cur = lr_at(step, lr, min_lr, warmup, steps)
+        for pg in optimizer.param_groups:
+            pg["lr"] = cur
+        xb, yb = get_batch(train_data, batch_size, block_size, g)
+        xb, yb = xb.to(device), yb.to(device)
+        optimizer.zero_grad()
+        with autocast(device):
+            logits, loss = net(xb, yb)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        optimizer.step()
+
+        lrs.append(cur)
+        losses.append(float(loss))
+        tokens += xb.numel()
+    e0 = time.perf_counter()
+    vl = evaluate(model, val_batches)
+    eval_time += time.perf_counter() - e0
+    evals.append([steps, vl, time.perf_counter() - start - eval_time])
+    return {"lr": lrs, "loss": losses, "eval": evals, "tokens": tokens}
+"""
+
 RIGHT = {
     "language-models.ipynb": {
-        "ex-merge": ["""
+        "ex-merge": [MERGE_TUPLE, """
 def merge(ids, pair, new_id):
     out, skip = [], False
     ids = list(ids)
@@ -780,7 +863,7 @@ def lr_at(step, lr, min_lr, warmup, max_steps):
     progress = min(1.0, (step - warmup) / max(1, max_steps - warmup))
     return min_lr + (lr - min_lr) * (1 + math.cos(math.pi * progress)) / 2
 """],
-        "ex-param-groups": ["""
+        "ex-param-groups": [PG_NANOGPT, """
 def param_groups(named_params, weight_decay):
     groups = [{"params": [], "weight_decay": weight_decay}, {"params": [], "weight_decay": 0.0}]
     for name, p in named_params.items():
@@ -800,7 +883,7 @@ def sampling_probs(logits, temperature=1.0, top_k=None):
         p = torch.where(z >= kth, p, torch.zeros_like(p))
     return p / p.sum(dim=-1, keepdim=True)
 """],
-        "ex-train": [TRAIN_TEMPLATE.replace("RATE", "lr_at(step, lr, min_lr, warmup, steps)").replace(
+        "ex-train": [TRAIN_WALL_CLOCK, TRAIN_TEMPLATE.replace("RATE", "lr_at(step, lr, min_lr, warmup, steps)").replace(
             "ZERO", "pass").replace("        opt.step()\n", "        opt.step()\n        opt.zero_grad(set_to_none=True)  # after the step: the same\n")],
         "ex-scaling-fit": [FIT_CURVE_FIT_GOOD_START, FIT_LOG_ALPHA],
         "ex-compute-optimal": [CO_NUMERIC, CO_TOKENS_FIRST],

@@ -352,13 +352,118 @@ ADAPTER_BIAS_ONLY = ADAPTER_CORRECT.replace("        nn.init.zeros_(self.up.weig
 assert len({ADAPTER_CORRECT, ADAPTER_RANDOM_UP, ADAPTER_NO_RESIDUAL, ADAPTER_UNFROZEN, ADAPTER_RELU,
             ADAPTER_NO_KWARGS, ADAPTER_BIAS_ONLY}) == 7
 
+# GELU where the spec's MLP has ReLU
+ENC_GELU = """
+class PromptEncoder(nn.Module):
+    def __init__(self, n_tokens, width, kind="lstm"):
+        super().__init__()
+        self.n_tokens = n_tokens
+        self.embedding = nn.Embedding(n_tokens, width)
+        self.lstm = nn.LSTM(width, width // 2, num_layers=2, bidirectional=True, batch_first=True) if kind == "lstm" else None
+        self.mlp = nn.Sequential(nn.Linear(width, width), nn.GELU(), nn.Linear(width, width))
+
+    def forward(self):
+        ids = torch.arange(self.n_tokens, device=self.embedding.weight.device)
+        h = self.embedding(ids).unsqueeze(0)
+        if self.lstm is not None:
+            h, _ = self.lstm(h)
+        return self.mlp(h).squeeze(0)
+"""
+# a residual the spec does not have: the embeddings added to the MLP's output
+ENC_PLUS_EMBEDDING = """
+class PromptEncoder(nn.Module):
+    def __init__(self, n_tokens, width, kind="lstm"):
+        super().__init__()
+        self.n_tokens = n_tokens
+        self.embedding = nn.Embedding(n_tokens, width)
+        self.lstm = nn.LSTM(width, width // 2, num_layers=2, bidirectional=True, batch_first=True) if kind == "lstm" else None
+        self.mlp = nn.Sequential(nn.Linear(width, width), nn.ReLU(), nn.Linear(width, width))
+
+    def forward(self):
+        ids = torch.arange(self.n_tokens, device=self.embedding.weight.device)
+        h = self.embedding(ids).unsqueeze(0)
+        if self.lstm is not None:
+            h, _ = self.lstm(h)
+        return self.mlp(h).squeeze(0) + self.embedding(ids)
+"""
+# the MLP's output reshaped straight to (n_layer, 2, P, C), not viewed as (P, n_layer, 2, C) and permuted
+PREFIX_RESHAPED = """
+class PrefixTuning(nn.Module):
+    def __init__(self, model, prefix_len, hidden=None):
+        super().__init__()
+        model.requires_grad_(False)
+        self.model = model
+        cfg = model.config
+        self.prefix_len = prefix_len
+        self.n_layer, self.n_embd, self.n_head = cfg.n_layer, cfg.n_embd, cfg.n_head
+        dev = next(model.parameters()).device
+        if hidden is None:
+            self.kv = nn.Parameter(torch.randn(cfg.n_layer, 2, prefix_len, cfg.n_embd, device=dev))
+            self.embedding = None
+            self.mlp = None
+        else:
+            self.kv = None
+            self.embedding = nn.Parameter(torch.randn(prefix_len, cfg.n_embd, device=dev))
+            self.mlp = nn.Sequential(nn.Linear(cfg.n_embd, hidden), nn.Tanh(),
+                                     nn.Linear(hidden, cfg.n_layer * 2 * cfg.n_embd)).to(dev)
+
+    def prefixes(self):
+        if self.mlp is None:
+            return self.kv
+        out = self.mlp(self.embedding)
+        return out.reshape(self.n_layer, 2, self.prefix_len, self.n_embd)
+
+    def prefix_kv(self, batch_size):
+        kv = self.prefixes()
+        hd = self.n_embd // self.n_head
+        pairs = []
+        for l in range(self.n_layer):
+            k = kv[l, 0].reshape(self.prefix_len, self.n_head, hd).permute(1, 0, 2)
+            v = kv[l, 1].reshape(self.prefix_len, self.n_head, hd).permute(1, 0, 2)
+            pairs.append((k.unsqueeze(0).repeat(batch_size, 1, 1, 1), v.unsqueeze(0).repeat(batch_size, 1, 1, 1)))
+        return pairs
+
+    def merge(self):
+        if self.mlp is not None:
+            merged = self.prefixes().detach().clone()
+            self.embedding = None
+            self.mlp = None
+            self.kv = nn.Parameter(merged)
+        return self
+
+    def forward(self, idx, targets=None):
+        return self.model(idx, targets, prefix_kv=self.prefix_kv(idx.size(0)))
+"""
+# merged_weight() still attached to A and B (the spec says detached)
+LORA_NOT_DETACHED = """
+class LoRALinear(nn.Module):
+    def __init__(self, base, r=4, alpha=8.0, dropout=0.0):
+        super().__init__()
+        base.weight.requires_grad_(False)
+        if base.bias is not None:
+            base.bias.requires_grad_(False)
+        self.base = base
+        self.scale = alpha / r
+        self.dropout = nn.Dropout(dropout)
+        A = torch.empty(r, base.in_features, device=base.weight.device)
+        nn.init.kaiming_uniform_(A, a=math.sqrt(5))
+        self.A = nn.Parameter(A)
+        self.B = nn.Parameter(base.weight.new_zeros(base.out_features, r))
+
+    def forward(self, x):
+        return self.base(x) + self.scale * (self.dropout(x) @ self.A.t() @ self.B.t())
+
+    def merged_weight(self):
+        return self.base.weight + self.scale * (self.B @ self.A)
+"""
+
 WRONG = {
     "prompt-tuning.ipynb": {
         "ex-zero-shot": [ZS_FIRST_TOKEN, ZS_FULL_VOCAB, ZS_PADDED, ZS_GROUP_ORDER, ZS_SORTED_IDS],
         "ex-soft-prompt": [SOFT_ADDED, SOFT_UNFROZEN, SOFT_NOT_TRAINABLE, SOFT_LABELS_BLOCKS],
-        "ex-prefix": [PREFIX_QUERIES, PREFIX_KEEPS_MLP, PREFIX_BAD_MERGE, PREFIX_SMALL_INIT],
-        "ex-prompt-encoder": [ENC_ONE_WAY, ENC_LSTM_UNUSED, ENC_NO_MLP, ENC_SEQ_AS_BATCH],
-        "ex-lora": [LORA_RANDOM_B, LORA_NO_SCALING, LORA_UNFROZEN, LORA_RANDN_A, LORA_OWN_BIAS],
+        "ex-prefix": [PREFIX_QUERIES, PREFIX_KEEPS_MLP, PREFIX_BAD_MERGE, PREFIX_SMALL_INIT, PREFIX_RESHAPED],
+        "ex-prompt-encoder": [ENC_ONE_WAY, ENC_LSTM_UNUSED, ENC_NO_MLP, ENC_SEQ_AS_BATCH, ENC_GELU, ENC_PLUS_EMBEDDING],
+        "ex-lora": [LORA_RANDOM_B, LORA_NO_SCALING, LORA_UNFROZEN, LORA_RANDN_A, LORA_OWN_BIAS, LORA_NOT_DETACHED],
         "ex-adapter": [ADAPTER_RANDOM_UP, ADAPTER_NO_RESIDUAL, ADAPTER_UNFROZEN, ADAPTER_RELU, ADAPTER_NO_KWARGS,
                        ADAPTER_BIAS_ONLY],
     }
