@@ -502,6 +502,81 @@ def test_every_exercise_has_a_wrong_answer():
     assert all(len(codes) >= 3 for codes in WRONG[NOTEBOOK].values())
 
 
+# torch: count / n of an int tensor is float32, so the ECE is right to about 1e-8
+CAL_TORCH_FLOAT32_WEIGHTS = """
+import torch
+def calibration(confidences, correct, n_bins=10):
+    c = torch.as_tensor(np.asarray(confidences, dtype=float))
+    y = torch.as_tensor(np.asarray(correct, dtype=float))
+    if c.numel() == 0 or (c < 0).any() or (c > 1).any():
+        raise ValueError("bad confidences")
+    edges = torch.linspace(0, 1, n_bins + 1, dtype=torch.float64)
+    b = torch.bucketize(c, edges[1:-1], right=False)
+    count = torch.bincount(b, minlength=n_bins)
+    sc = torch.zeros(n_bins, dtype=torch.float64).index_add_(0, b, c)
+    sy = torch.zeros(n_bins, dtype=torch.float64).index_add_(0, b, y)
+    conf = sc / count; acc = sy / count
+    m = count > 0
+    ece = ((count[m] / c.numel()) * (acc[m] - conf[m]).abs()).sum().item()
+    return {"ece": ece, "confidence": conf.numpy(), "accuracy": acc.numpy(), "count": count.numpy()}
+"""
+RIGHT["evaluation.ipynb"]["ex-calibration"] = [*RIGHT["evaluation.ipynb"]["ex-calibration"], CAL_TORCH_FLOAT32_WEIGHTS]
+
+
+# all in torch: int / int ratios in float32
+PRF_TORCH = """
+import torch
+def precision_recall_f1(y_true, y_pred, labels=None, average=None, zero_division=0.0):
+    if average not in (None, "micro", "macro", "weighted"):
+        raise ValueError(average)
+    yt, yp = list(y_true), list(y_pred)
+    if labels is None:
+        labels = sorted(set(yt) | set(yp))
+    tp = torch.tensor([sum(1 for a, b in zip(yt, yp) if a == b == c) for c in labels])
+    npred = torch.tensor([yp.count(c) for c in labels])
+    ntrue = torch.tensor([yt.count(c) for c in labels])
+    if average == "micro":
+        tp, npred, ntrue = tp.sum().reshape(1), npred.sum().reshape(1), ntrue.sum().reshape(1)
+    def div(a, b):
+        return torch.where(b > 0, a / b.clamp(min=1), torch.tensor(float(zero_division)))
+    p, r, f = div(tp, npred), div(tp, ntrue), div(2 * tp, npred + ntrue)
+    if average is None:
+        return p.numpy(), r.numpy(), f.numpy(), ntrue.numpy()
+    w = ntrue.float() if average == "weighted" else torch.ones(len(p))
+    res = []
+    for v in (p, r, f):
+        keep = ~torch.isnan(v)
+        if not keep.any():
+            res.append(float("nan"))
+        elif w[keep].sum() > 0:
+            res.append(float((v[keep] * w[keep]).sum() / w[keep].sum()))
+        else:
+            res.append(float(v[keep].mean()))
+    return (*res, None)
+"""
+RIGHT["evaluation.ipynb"]["ex-prf"] = [*RIGHT["evaluation.ipynb"]["ex-prf"], PRF_TORCH]
+
+
+# torch: the p-value's count / (B + 1) in float32
+BOOT_TORCH_P_FLOAT32 = """
+import torch
+def paired_bootstrap(stats_a, stats_b, score, n_samples=1000, seed=12345):
+    a = np.asarray(stats_a, dtype=float); b = np.asarray(stats_b, dtype=float)
+    rng = np.random.default_rng(seed)
+    idx = rng.choice(len(a), size=(n_samples, len(a)), replace=True)
+    sa = torch.tensor([score(a[i].sum(0)) for i in idx], dtype=torch.float64)
+    sb = torch.tensor([score(b[i].sum(0)) for i in idx], dtype=torch.float64)
+    lo = n_samples // 40
+    fa, fb = score(a.sum(0)), score(b.sum(0))
+    d = (sb - sa).abs()
+    p = (((d - d.mean()) > abs(fb - fa)).sum() + 1) / (n_samples + 1)
+    qa, qb = sa.sort().values, sb.sort().values
+    return {"score_a": fa, "score_b": fb, "mean_a": sa.mean(), "mean_b": sb.mean(),
+            "ci_a": (qa[lo], qa[n_samples - lo - 1]), "ci_b": (qb[lo], qb[n_samples - lo - 1]), "p_value": p}
+"""
+RIGHT["evaluation.ipynb"]["ex-bootstrap"] = [*RIGHT["evaluation.ipynb"]["ex-bootstrap"], BOOT_TORCH_P_FLOAT32]
+
+
 @pytest.mark.parametrize("case", right_answer_cases(MODULE, RIGHT), ids=str)
 def test_correct_answer_written_differently_keeps_full_marks(case):
     check_right_answer(case)

@@ -129,6 +129,30 @@ WRONG = {
 }
 
 
+# the loss as a Python float: nothing to train on
+MLM_LOSS_ITEM = """
+def mask_tokens(ids, mask_id, special_ids, vocab_size, p=0.15, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.as_tensor(ids).long()
+    special = torch.tensor(sorted(set(special_ids)), dtype=torch.long)
+    selectable = ~torch.isin(ids, special)
+    sel = (torch.rand(ids.shape, generator=g) < p) & selectable
+    action = torch.multinomial(torch.tensor([0.8, 0.1, 0.1]), ids.numel(), replacement=True, generator=g).view(ids.shape)
+    allowed = torch.tensor([t for t in range(vocab_size) if t not in set(special_ids)])
+    rnd = allowed[torch.randint(0, len(allowed), ids.shape, generator=g)]
+    inputs = ids.clone()
+    inputs[sel & (action == 0)] = mask_id
+    inputs[sel & (action == 1)] = rnd[sel & (action == 1)]
+    labels = torch.where(sel, ids, torch.full_like(ids, -100))
+    return inputs, labels
+
+
+def mlm_loss(logits, labels):
+    return F.cross_entropy(logits.movedim(-1, 1), labels, ignore_index=-100).item()
+"""
+WRONG["model-families.ipynb"]["ex-mlm"] = [*WRONG["model-families.ipynb"]["ex-mlm"], MLM_LOSS_ITEM]
+
+
 @pytest.mark.parametrize("case", wrong_answer_cases(MODULE, WRONG), ids=str)
 def test_wrong_answer_is_rejected(case):
     check_wrong_answer(case)
@@ -280,6 +304,31 @@ RIGHT = {
         "ex-param-count": [COUNT_BY_LAYERS],
     }
 }
+
+
+# round(d L) as floor(d L + 0.5): half up, where Python rounds half to even
+SPAN_ROUND_HALF_UP = """
+def random_spans_noise_mask(length, noise_density=0.15, mean_span=3.0, seed=0):
+    rng = np.random.default_rng(seed)
+    n = min(max(int(math.floor(length * noise_density + 0.5)), 1), length - 1)
+    k = max(int(math.floor(n / mean_span + 0.5)), 1)
+    def split(total):
+        c = np.sort(rng.choice(np.arange(1, total), k - 1, replace=False))
+        return np.diff(np.r_[0, c, total])
+    noise, kept = split(n), split(length - n)
+    return np.repeat(np.tile([False, True], k), np.c_[kept, noise].ravel())
+
+
+def span_corrupt(ids, noise_mask, sentinels):
+    inputs, targets, k, prev = [], [], 0, False
+    for t, m in zip(ids, noise_mask):
+        if m and not prev:
+            inputs.append(sentinels[k]); targets.append(sentinels[k]); k += 1
+        (targets if m else inputs).append(t)
+        prev = bool(m)
+    return inputs, targets
+"""
+RIGHT["model-families.ipynb"]["ex-span-corruption"] = [*RIGHT["model-families.ipynb"]["ex-span-corruption"], SPAN_ROUND_HALF_UP]
 
 
 @pytest.mark.parametrize("case", right_answer_cases(MODULE, RIGHT), ids=str)

@@ -188,6 +188,14 @@ WRONG = {
 }
 
 
+# the right number as a Python float: the reward model cannot be trained on it
+BT_ITEM = """
+def bradley_terry_loss(r_chosen, r_rejected):
+    return -F.logsigmoid(r_chosen - r_rejected).mean().item()
+"""
+WRONG["assistant.ipynb"]["ex-bradley-terry"] = [*WRONG["assistant.ipynb"]["ex-bradley-terry"], BT_ITEM]
+
+
 @pytest.mark.parametrize("case", wrong_answer_cases(MODULE, WRONG), ids=str)
 def test_wrong_answer_is_rejected(case):
     check_wrong_answer(case)
