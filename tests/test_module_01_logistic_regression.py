@@ -195,6 +195,40 @@ WRONG = {
 }
 
 
+# stops on the length of the step, not on its largest absolute entry
+IRLS_STEP_NORM = """
+class LogisticRegressionIRLS:
+    def __init__(self, C=1.0, max_iter=50, tol=1e-8):
+        self.C = C
+        self.max_iter = max_iter
+        self.tol = tol
+
+    def fit(self, X, y):
+        X = np.asarray(X, dtype=float); y = np.asarray(y, dtype=float)
+        lam = 1.0 / self.C
+        w, b = np.zeros(X.shape[1]), 0.0
+        for k in range(1, self.max_iter + 1):
+            _, gw, gb = loss_and_grad(w, b, X, y, lam)
+            step = np.linalg.solve(hessian(w, b, X, lam), np.append(gw, gb))
+            w, b = w - step[:-1], b - step[-1]
+            if np.linalg.norm(step) < self.tol:
+                break
+        self.coef_, self.intercept_, self.n_iter_ = w[None], np.array([b]), k
+        return self
+
+    def decision_function(self, X):
+        return np.asarray(X, dtype=float) @ self.coef_.ravel() + self.intercept_[0]
+
+    def predict_proba(self, X):
+        p = sigmoid(self.decision_function(X))
+        return np.column_stack([1.0 - p, p])
+
+    def predict(self, X):
+        return (self.predict_proba(X)[:, 1] > 0.5).astype(int)
+"""
+WRONG["logistic-regression.ipynb"]["ex-irls"] = [*WRONG["logistic-regression.ipynb"]["ex-irls"], IRLS_STEP_NORM]
+
+
 @pytest.mark.parametrize("case", wrong_answer_cases(MODULE, WRONG), ids=str)
 def test_wrong_answer_is_rejected(case):
     check_wrong_answer(case)

@@ -219,6 +219,115 @@ def wrong_answers() -> dict[str, dict[str, list[str]]]:
 WRONG = wrong_answers()
 
 
+# passes gamma / 2 to build_tree
+BOOST_HALF_GAMMA = """
+class BoostedTreesClassifier:
+    def __init__(self, n_estimators=100, learning_rate=0.3, max_depth=6, reg_lambda=1.0,
+                 gamma=0.0, min_child_weight=1.0, base_score=0.5):
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.max_depth = max_depth
+        self.reg_lambda = reg_lambda
+        self.gamma = gamma
+        self.min_child_weight = min_child_weight
+        self.base_score = base_score
+
+    def fit(self, X, y):
+        X = np.asarray(X, dtype=np.float32)
+        self.base_margin_ = float(np.log(self.base_score / (1.0 - self.base_score)))
+        self.trees_ = []
+        margin = np.full(len(y), self.base_margin_)
+        for _ in range(self.n_estimators):
+            g, h = logloss_grad_hess(y, margin)
+            tree = build_tree(X, g, h, self.max_depth, self.reg_lambda, self.gamma / 2, self.min_child_weight)
+            self.trees_.append(tree)
+            margin += self.learning_rate * predict_tree(tree, X)
+        return self
+
+    def decision_function(self, X):
+        margin = np.full(len(X), self.base_margin_)
+        for tree in self.trees_:
+            margin += self.learning_rate * predict_tree(tree, X)
+        return margin
+
+    def predict_proba(self, X):
+        p = 1.0 / (1.0 + np.exp(-self.decision_function(X)))
+        return np.column_stack([1.0 - p, p])
+
+    def predict(self, X):
+        return (self.decision_function(X) > 0).astype(int)
+"""
+WRONG["gradient-boosting.ipynb"]["ex-boosting"] = [*WRONG["gradient-boosting.ipynb"]["ex-boosting"], BOOST_HALF_GAMMA]
+
+
+# stores the leaves scaled by the learning rate (the spec: trees_ holds the raw trees)
+BOOST_SCALED_LEAVES = """
+class BoostedTreesClassifier:
+    def __init__(self, n_estimators=100, learning_rate=0.3, max_depth=6, reg_lambda=1.0,
+                 gamma=0.0, min_child_weight=1.0, base_score=0.5):
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.max_depth = max_depth
+        self.reg_lambda = reg_lambda
+        self.gamma = gamma
+        self.min_child_weight = min_child_weight
+        self.base_score = base_score
+
+    def fit(self, X, y):
+        X = np.asarray(X, dtype=np.float32)
+        self.base_margin_ = float(np.log(self.base_score / (1.0 - self.base_score)))
+        self.trees_ = []
+        margin = np.full(len(y), self.base_margin_)
+        def shrink(node):
+            if "leaf" in node:
+                return {"leaf": self.learning_rate * node["leaf"]}
+            return {**node, "left": shrink(node["left"]), "right": shrink(node["right"])}
+        for _ in range(self.n_estimators):
+            g, h = logloss_grad_hess(y, margin)
+            tree = shrink(build_tree(X, g, h, self.max_depth, self.reg_lambda, self.gamma, self.min_child_weight))
+            self.trees_.append(tree)
+            margin += predict_tree(tree, X)
+        return self
+
+    def decision_function(self, X):
+        margin = np.full(len(X), self.base_margin_)
+        for tree in self.trees_:
+            margin += predict_tree(tree, X)
+        return margin
+
+    def predict_proba(self, X):
+        p = 1.0 / (1.0 + np.exp(-self.decision_function(X)))
+        return np.column_stack([1.0 - p, p])
+
+    def predict(self, X):
+        return (self.decision_function(X) > 0).astype(int)
+"""
+WRONG["gradient-boosting.ipynb"]["ex-boosting"] = [*WRONG["gradient-boosting.ipynb"]["ex-boosting"], BOOST_SCALED_LEAVES]
+
+
+# (-inf, nan) whenever the best gain is not positive
+SPLIT_NO_NEGATIVE_GAIN = """
+def best_split(x, g, h, reg_lambda=1.0, min_child_weight=1.0):
+    x = np.asarray(x, dtype=np.float32)
+    g = np.asarray(g, dtype=float); h = np.asarray(h, dtype=float)
+    order = np.argsort(x, kind="stable")
+    xs = x[order]
+    G_L = np.cumsum(g[order])[:-1]; H_L = np.cumsum(h[order])[:-1]
+    G_R, H_R = g.sum() - G_L, h.sum() - H_L
+    valid = (xs[1:] != xs[:-1]) & (H_L >= min_child_weight) & (H_R >= min_child_weight)
+    gains = np.where(valid, split_gain(G_L, H_L, G_R, H_R, reg_lambda), -np.inf)
+    if not valid.any() or gains.max() <= 0:
+        return -np.inf, np.nan
+    k = len(gains) - 1 - int(np.argmax(gains.astype(np.float32)[::-1]))
+    lo, hi = xs[k], xs[k + 1]
+    threshold = (lo + hi) * np.float32(0.5)
+    if threshold == lo:
+        threshold = hi
+    return float(gains[k]), float(threshold)
+"""
+WRONG["gradient-boosting.ipynb"]["ex-best-split"] = [*WRONG["gradient-boosting.ipynb"]["ex-best-split"], SPLIT_NO_NEGATIVE_GAIN]
+
+
 @pytest.mark.parametrize("case", wrong_answer_cases(MODULE, WRONG), ids=str)
 def test_wrong_answer_is_rejected(case):
     check_wrong_answer(case)
@@ -334,6 +443,29 @@ RIGHT = {
         "ex-boosting": [RIGHT_BOOSTING],
     }
 }
+
+
+# returns the best gain as XGBoost compares it, rounded to float32
+SPLIT_FLOAT32_GAIN = """
+def best_split(x, g, h, reg_lambda=1.0, min_child_weight=1.0):
+    x = np.asarray(x, dtype=np.float32)
+    g = np.asarray(g, dtype=float); h = np.asarray(h, dtype=float)
+    order = np.argsort(x, kind="stable")
+    xs = x[order]
+    G_L = np.cumsum(g[order])[:-1]; H_L = np.cumsum(h[order])[:-1]
+    G_R, H_R = g.sum() - G_L, h.sum() - H_L
+    valid = (xs[1:] != xs[:-1]) & (H_L >= min_child_weight) & (H_R >= min_child_weight)
+    if not valid.any():
+        return -np.inf, np.nan
+    gains = np.where(valid, split_gain(G_L, H_L, G_R, H_R, reg_lambda), -np.inf).astype(np.float32)
+    k = len(gains) - 1 - int(np.argmax(gains[::-1]))
+    lo, hi = xs[k], xs[k + 1]
+    threshold = (lo + hi) * np.float32(0.5)
+    if threshold == lo:
+        threshold = hi
+    return float(gains[k]), float(threshold)
+"""
+RIGHT["gradient-boosting.ipynb"]["ex-best-split"] = [*RIGHT["gradient-boosting.ipynb"]["ex-best-split"], SPLIT_FLOAT32_GAIN]
 
 
 @pytest.mark.parametrize("case", right_answer_cases(MODULE, RIGHT), ids=str)
