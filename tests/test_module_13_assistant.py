@@ -284,6 +284,25 @@ RIGHT = {
 }
 
 
+# computed in float32 (.float()): right to about 1e-7
+BT_FLOAT32 = """
+def bradley_terry_loss(r_chosen, r_rejected):
+    z = (r_chosen - r_rejected).float()
+    return F.softplus(-z).mean()
+"""
+RIGHT["assistant.ipynb"]["ex-bradley-terry"] = [*RIGHT["assistant.ipynb"]["ex-bradley-terry"], BT_FLOAT32]
+
+
+# computed in float32, positional names of its own
+DPO_FLOAT32 = """
+def dpo_loss(policy_chosen, policy_rejected, ref_chosen, ref_rejected, beta):
+    pc, pr, rc, rr = (t.float() for t in (policy_chosen, policy_rejected, ref_chosen.detach(), ref_rejected.detach()))
+    z = beta * ((pc - rc) - (pr - rr))
+    return -F.logsigmoid(z).mean()
+"""
+RIGHT["assistant.ipynb"]["ex-dpo-loss"] = [*RIGHT["assistant.ipynb"]["ex-dpo-loss"], DPO_FLOAT32]
+
+
 @pytest.mark.parametrize("case", right_answer_cases(MODULE, RIGHT), ids=str)
 def test_correct_answer_written_differently_keeps_full_marks(case):
     check_right_answer(case)
