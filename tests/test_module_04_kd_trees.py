@@ -226,6 +226,93 @@ WRONG = {
 }
 
 
+# the axis of the largest coordinate, not of the largest spread
+SPLIT_LARGEST_VALUE = """
+def median_split(X, idx):
+    idx = np.asarray(idx)
+    pts = X[idx]
+    axis = int(np.argmax(np.abs(pts).max(0)))
+    h = len(idx) // 2
+    o = np.argsort(pts[:, axis])
+    return axis, float(pts[o[h], axis]), idx[o[:h]], idx[o[h:]]
+"""
+WRONG["kd-trees.ipynb"]["ex-median-split"] = [*WRONG["kd-trees.ipynb"]["ex-median-split"], SPLIT_LARGEST_VALUE]
+
+
+# leaf_size ignored (16 always)
+KD_FIXED_LEAF_SIZE = """
+class KDTree:
+    def __init__(self, leaf_size=16):
+        self.leaf_size = leaf_size
+
+    def fit(self, X):
+        self.X_ = np.asarray(X, dtype=float)
+        def build(idx):
+            if len(idx) <= 16:
+                return idx
+            a, v, l, r = median_split(self.X_, idx)
+            return (a, v, build(l), build(r))
+        self.root_ = build(np.arange(len(self.X_)))
+        return self
+
+    def query(self, x, k=1):
+        x = np.asarray(x, float)
+        bd, bi = np.full(k, np.inf), np.full(k, -1)
+        def visit(node):
+            nonlocal bd, bi
+            if isinstance(node, np.ndarray):
+                d = np.sqrt(((self.X_[node] - x) ** 2).sum(1))
+                ad, ai = np.concatenate([bd, d]), np.concatenate([bi, node])
+                o = np.argsort(ad, kind='stable')[:k]; bd, bi = ad[o], ai[o]; return
+            a, v, l, r = node
+            diff = x[a] - v
+            near, far = (l, r) if diff <= 0 else (r, l)
+            visit(near)
+            if abs(diff) <= bd[-1]:
+                visit(far)
+        visit(self.root_)
+        return bd, bi
+"""
+WRONG["kd-trees.ipynb"]["ex-kdtree"] = [*WRONG["kd-trees.ipynb"]["ex-kdtree"], KD_FIXED_LEAF_SIZE]
+
+
+# never prunes, and reads a private copy of X, so the pruning test cannot see it
+KD_PRIVATE_COPY = """
+class KDTree:
+    def __init__(self, leaf_size=16):
+        self.leaf_size = leaf_size
+
+    def fit(self, X):
+        self.X_ = np.asarray(X, dtype=float)
+        def build(idx):
+            if len(idx) <= self.leaf_size:
+                return idx
+            a, v, l, r = median_split(self.X_, idx)
+            return (a, v, build(l), build(r))
+        self._data = self.X_.copy()
+        self.root_ = build(np.arange(len(self.X_)))
+        return self
+
+    def query(self, x, k=1):
+        x = np.asarray(x, float)
+        bd, bi = np.full(k, np.inf), np.full(k, -1)
+        def visit(node):
+            nonlocal bd, bi
+            if isinstance(node, np.ndarray):
+                d = np.sqrt(((self._data[node] - x) ** 2).sum(1))
+                ad, ai = np.concatenate([bd, d]), np.concatenate([bi, node])
+                o = np.argsort(ad, kind='stable')[:k]; bd, bi = ad[o], ai[o]; return
+            a, v, l, r = node
+            diff = x[a] - v
+            near, far = (l, r) if diff <= 0 else (r, l)
+            visit(near)
+            visit(far)
+        visit(self.root_)
+        return bd, bi
+"""
+WRONG["kd-trees.ipynb"]["ex-kdtree"] = [*WRONG["kd-trees.ipynb"]["ex-kdtree"], KD_PRIVATE_COPY]
+
+
 @pytest.mark.parametrize("case", wrong_answer_cases(MODULE, WRONG), ids=str)
 def test_wrong_answer_is_rejected(case):
     check_wrong_answer(case)
@@ -303,6 +390,98 @@ RIGHT = {
         ],
     }
 }
+
+
+# node objects and a max-heap of the k best
+KD_NODE_CLASS_HEAP = """
+import heapq
+class _Node:
+    def __init__(self, axis=None, value=None, left=None, right=None, points=None):
+        self.axis, self.value, self.left, self.right, self.points = axis, value, left, right, points
+
+class KDTree:
+    def __init__(self, leaf_size=16):
+        self.leaf_size = leaf_size
+
+    def _build(self, idx):
+        if len(idx) <= self.leaf_size:
+            return _Node(points=idx)
+        a, v, l, r = median_split(self.X_, idx)
+        return _Node(a, v, self._build(l), self._build(r))
+
+    def fit(self, X):
+        self.X_ = np.asarray(X, dtype=float)
+        self.root_ = self._build(np.arange(len(self.X_)))
+        return self
+
+    def query(self, x, k=1):
+        x = np.asarray(x, dtype=float)
+        heap = []  # (-dist, -idx)
+        def kth():
+            return -heap[0][0] if len(heap) == k else np.inf
+        def visit(node):
+            if node.points is not None:
+                d = np.linalg.norm(self.X_[node.points] - x, axis=1)
+                for dist, i in zip(d, node.points):
+                    if len(heap) < k:
+                        heapq.heappush(heap, (-dist, int(i)))
+                    elif dist < -heap[0][0]:
+                        heapq.heapreplace(heap, (-dist, int(i)))
+                return
+            diff = x[node.axis] - node.value
+            near, far = (node.left, node.right) if diff <= 0 else (node.right, node.left)
+            visit(near)
+            if abs(diff) <= kth():
+                visit(far)
+        visit(self.root_)
+        res = sorted((-nd, i) for nd, i in heap)
+        return np.array([r[0] for r in res]), np.array([r[1] for r in res])
+"""
+RIGHT["kd-trees.ipynb"]["ex-kdtree"] = [*RIGHT["kd-trees.ipynb"]["ex-kdtree"], KD_NODE_CLASS_HEAP]
+
+
+# prunes with bounding boxes instead of the splitting planes
+KD_BOUNDING_BOXES = """
+class KDTree:
+    def __init__(self, leaf_size=16):
+        self.leaf_size = leaf_size
+
+    def fit(self, X):
+        self.X_ = np.asarray(X, dtype=float)
+        stack = []
+        def build(idx):
+            if len(idx) <= self.leaf_size:
+                return ('leaf', idx)
+            a, v, l, r = median_split(self.X_, idx)
+            return ('node', a, v, build(l), build(r))
+        self.root_ = build(np.arange(len(self.X_)))
+        return self
+
+    def query(self, x, k=1):
+        x = np.asarray(x, dtype=float)
+        best = []
+        def visit(node, off):
+            # off: vector of per-axis lower bound offsets (rectangle distance)
+            if best and len(best) == k and np.sqrt((off ** 2).sum()) > best[-1][0]:
+                return
+            if node[0] == 'leaf':
+                idx = node[1]
+                d = np.sqrt(((self.X_[idx] - x) ** 2).sum(1))
+                best.extend(zip(d.tolist(), idx.tolist()))
+                best.sort()
+                del best[k:]
+                return
+            _, a, v, l, r = node
+            diff = x[a] - v
+            near, far = (l, r) if diff <= 0 else (r, l)
+            visit(near, off)
+            off2 = off.copy(); off2[a] = abs(diff)
+            if len(best) < k or abs(diff) <= best[-1][0]:
+                visit(far, off2)
+        visit(self.root_, np.zeros_like(x))
+        return np.array([b[0] for b in best]), np.array([b[1] for b in best], dtype=int)
+"""
+RIGHT["kd-trees.ipynb"]["ex-kdtree"] = [*RIGHT["kd-trees.ipynb"]["ex-kdtree"], KD_BOUNDING_BOXES]
 
 
 @pytest.mark.parametrize("case", right_answer_cases(MODULE, RIGHT), ids=str)
