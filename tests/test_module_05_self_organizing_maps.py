@@ -431,6 +431,55 @@ RIGHT = {
 }
 
 
+# the order shuffled with rng.choice(order, n_iter, replace=False), a uniform shuffle by the same generator
+SOM_SHUFFLE_BY_CHOICE = """
+class SOM:
+    def __init__(self, rows, cols, sigma=1.0, learning_rate=0.5, n_iter=1000,
+                 method="sequential", init=None, shuffle=True, random_state=0):
+        self.rows, self.cols = rows, cols
+        self.sigma, self.learning_rate, self.n_iter = sigma, learning_rate, n_iter
+        self.method, self.init, self.shuffle, self.random_state = method, init, shuffle, random_state
+
+    def fit(self, X):
+        X = np.asarray(X, dtype=float)
+        n, d = X.shape
+        rng = np.random.default_rng(self.random_state)
+        order = np.arange(self.n_iter) % n
+        if self.shuffle and self.method == "sequential":
+            order = rng.choice(order, size=len(order), replace=False)
+        k = self.rows * self.cols
+        if self.init is None:
+            W = X[rng.choice(n, k, replace=(n < k))].reshape(self.rows, self.cols, d)
+        else:
+            W = np.copy(self.init).astype(float)
+        if self.method == "sequential":
+            for t in range(self.n_iter):
+                W = sequential_step(W, X[order[t]], t, self.n_iter, self.sigma, self.learning_rate)
+        elif self.method == "batch":
+            for ep in range(self.n_iter):
+                lr = asymptotic_decay(self.learning_rate, ep, self.n_iter)
+                sg = asymptotic_decay(self.sigma, ep, self.n_iter)
+                W = W * (1 - lr) + lr * batch_step(W, X, sg)
+        else:
+            raise ValueError(self.method)
+        self.weights_ = W
+        return self
+
+    def predict(self, X):
+        return best_matching_units(self.weights_, np.asarray(X, dtype=float))
+
+    def winner(self, x):
+        return tuple(int(v) for v in self.predict(np.asarray(x)[None])[0])
+
+    def quantization_error(self, X):
+        return quantization_error(self.weights_, np.asarray(X, dtype=float))
+
+    def topographic_error(self, X):
+        return topographic_error(self.weights_, np.asarray(X, dtype=float))
+"""
+RIGHT["self-organizing-maps.ipynb"]["ex-som"] = [*RIGHT["self-organizing-maps.ipynb"]["ex-som"], SOM_SHUFFLE_BY_CHOICE]
+
+
 @pytest.mark.parametrize("case", right_answer_cases(MODULE, RIGHT), ids=str)
 def test_right_answer_keeps_full_marks(case):
     check_right_answer(case)
