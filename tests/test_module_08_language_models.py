@@ -570,6 +570,118 @@ WRONG = {
 }
 
 
+# weight decay 0.1 and clip 1.0 hard-coded: the arguments ignored
+TRAIN_FIXED_DECAY_CLIP = """
+def train(model, train_data, val_data, *, steps, batch_size, lr, min_lr, warmup,
+          weight_decay=0.1, grad_clip=1.0, eval_every=100, eval_batches=10, seed=0):
+    '''Train `model` in place with AdamW + warm-up/cosine + clipping; returns the history dict.'''
+    device = next(model.parameters()).device
+    T = model.block_size
+    gen = torch.Generator().manual_seed(seed)
+    val_batches = fixed_batches(val_data, eval_batches, batch_size, T)
+    extra = {"fused": True} if device.type == "cuda" else {}
+    opt = torch.optim.AdamW(param_groups(dict(model.named_parameters()), 0.1), lr=lr, betas=(0.9, 0.99), **extra)
+    fwd = torch.compile(model) if device.type == "cuda" else model
+    hist = {"lr": [], "loss": [], "eval": [], "tokens": 0}
+    seconds = 0.0
+    model.train()
+    for step in range(steps):
+        if step % eval_every == 0:
+            hist["eval"].append([step, evaluate(model, val_batches), seconds])
+        t0 = time.perf_counter()
+        rate = lr_at(step, lr, min_lr, warmup, steps)
+        for group in opt.param_groups:
+            group["lr"] = rate
+        x, y = get_batch(train_data, batch_size, T, gen)
+        x, y = x.to(device), y.to(device)
+        with autocast(device):
+            _, loss = fwd(x, y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        hist["lr"].append(rate)
+        hist["loss"].append(loss.item())  # .item() waits for the GPU: the timing is honest
+        hist["tokens"] += x.numel()
+        seconds += time.perf_counter() - t0
+    hist["eval"].append([steps, evaluate(model, val_batches), seconds])
+    return hist
+"""
+WRONG["language-models.ipynb"]["ex-train"] = [*WRONG["language-models.ipynb"]["ex-train"], TRAIN_FIXED_DECAY_CLIP]
+
+
+# N(0, 0.02^2) for the linear layers only: the embeddings keep N(0, 1)
+GPT_INIT_LINEAR_ONLY = """
+class GPT(nn.Module):
+    '''A GPT-2 style decoder: (B, T) token ids -> (B, T, V) logits [, mean cross-entropy].'''
+
+    def __init__(self, vocab_size, block_size, n_layer, n_head, n_embd):
+        super().__init__()
+        self.block_size = block_size
+        self.tok_emb = nn.Embedding(vocab_size, n_embd)
+        self.pos_emb = nn.Embedding(block_size, n_embd)
+        self.blocks = nn.ModuleList(Block(n_embd, n_head) for _ in range(n_layer))
+        self.ln_f = nn.LayerNorm(n_embd, bias=False)
+        self.lm_head = nn.Linear(n_embd, vocab_size, bias=False)
+        self.lm_head.weight = self.tok_emb.weight  # weight tying
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.normal_(m.weight, mean=0.0, std=0.02)
+
+    def forward(self, idx, targets=None):
+        B, T = idx.shape
+        assert T <= self.block_size, "sequence longer than block_size"
+        x = self.tok_emb(idx) + self.pos_emb(torch.arange(T, device=idx.device))
+        for block in self.blocks:
+            x = block(x)
+        logits = self.lm_head(self.ln_f(x))
+        loss = None
+        if targets is not None:
+            loss = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-100)
+        return logits, loss
+
+    def num_params(self):
+        return sum(p.numel() for p in self.parameters())
+"""
+WRONG["language-models.ipynb"]["ex-gpt"] = [*WRONG["language-models.ipynb"]["ex-gpt"], GPT_INIT_LINEAR_ONLY]
+
+
+# std 0.002 instead of 0.02
+GPT_INIT_STD_0002 = """
+class GPT(nn.Module):
+    '''A GPT-2 style decoder: (B, T) token ids -> (B, T, V) logits [, mean cross-entropy].'''
+
+    def __init__(self, vocab_size, block_size, n_layer, n_head, n_embd):
+        super().__init__()
+        self.block_size = block_size
+        self.tok_emb = nn.Embedding(vocab_size, n_embd)
+        self.pos_emb = nn.Embedding(block_size, n_embd)
+        self.blocks = nn.ModuleList(Block(n_embd, n_head) for _ in range(n_layer))
+        self.ln_f = nn.LayerNorm(n_embd, bias=False)
+        self.lm_head = nn.Linear(n_embd, vocab_size, bias=False)
+        self.lm_head.weight = self.tok_emb.weight  # weight tying
+        for m in self.modules():
+            if isinstance(m, (nn.Linear, nn.Embedding)):
+                nn.init.normal_(m.weight, mean=0.0, std=0.002)
+
+    def forward(self, idx, targets=None):
+        B, T = idx.shape
+        assert T <= self.block_size, "sequence longer than block_size"
+        x = self.tok_emb(idx) + self.pos_emb(torch.arange(T, device=idx.device))
+        for block in self.blocks:
+            x = block(x)
+        logits = self.lm_head(self.ln_f(x))
+        loss = None
+        if targets is not None:
+            loss = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-100)
+        return logits, loss
+
+    def num_params(self):
+        return sum(p.numel() for p in self.parameters())
+"""
+WRONG["language-models.ipynb"]["ex-gpt"] = [*WRONG["language-models.ipynb"]["ex-gpt"], GPT_INIT_STD_0002]
+
+
 @pytest.mark.parametrize("case", wrong_answer_cases(MODULE, WRONG), ids=str)
 def test_wrong_answer_is_rejected(case):
     check_wrong_answer(case)
@@ -889,6 +1001,133 @@ def sampling_probs(logits, temperature=1.0, top_k=None):
         "ex-compute-optimal": [CO_NUMERIC, CO_TOKENS_FIRST],
     }
 }
+
+
+# in torch: int64 counts / int64 counts are float32
+KN_TORCH_FLOAT32 = """
+def kneser_ney_probs(train_ids, val_ids, n, vocab_size, discount=0.75):
+    V, D = int(vocab_size), discount
+    tr = torch.as_tensor(np.asarray(train_ids), dtype=torch.int64)
+    va = torch.as_tensor(np.asarray(val_ids), dtype=torch.int64)
+
+    def codes(a, m):
+        L = len(a) - m + 1
+        c = torch.zeros(max(L, 0), dtype=torch.int64)
+        for j in range(m):
+            c = c * V + a[j:j + L]
+        return c
+
+    def look(keys, table, vals):
+        if len(table) == 0:
+            return torch.zeros(len(keys), dtype=vals.dtype)
+        i = torch.searchsorted(table, keys).clamp(max=len(table) - 1)
+        return torch.where(table[i] == keys, vals[i], torch.zeros_like(vals[i]))
+
+    out = max(len(va) - n + 1, 0)
+    p = torch.full((out,), 1.0 / V)
+    for m in range(1, n + 1):
+        if m == n:
+            grams, cnt = torch.unique(codes(tr, m), return_counts=True)
+        else:
+            grams, cnt = torch.unique(torch.unique(codes(tr, m + 1)) % V ** m, return_counts=True)
+        ctx, inv = torch.unique(grams // V, return_inverse=True)
+        tot = torch.bincount(inv, weights=cnt.double()).long() if len(inv) else torch.zeros(0, dtype=torch.int64)
+        typ = torch.bincount(inv) if len(inv) else torch.zeros(0, dtype=torch.int64)
+        q = codes(va[n - m:], m)
+        num = look(q, grams, cnt)
+        den = look(q // V, ctx, tot)
+        ty = look(q // V, ctx, typ)
+        new = ((num - D).clamp(min=0) + D * ty * p) / den.clamp(min=1)
+        p = torch.where(den > 0, new, p)
+    return p.numpy()
+"""
+RIGHT["language-models.ipynb"]["ex-kneser-ney"] = [*RIGHT["language-models.ipynb"]["ex-kneser-ney"], KN_TORCH_FLOAT32]
+
+
+# NumPy arrays of float32
+KN_NUMPY_FLOAT32 = """
+def kneser_ney_probs(train_ids, val_ids, n, vocab_size, discount=0.75):
+    V, D = int(vocab_size), discount
+    tr = np.asarray(train_ids).astype(np.int64)
+    va = np.asarray(val_ids).astype(np.int64)
+
+    def codes(a, m):
+        L = len(a) - m + 1
+        c = np.zeros(max(L, 0), dtype=np.int64)
+        for j in range(m):
+            c = c * V + a[j:j + L]
+        return c
+
+    out = max(len(va) - n + 1, 0)
+    p = np.ones(out, dtype=np.float32) / V
+    for m in range(1, n + 1):
+        base = codes(tr, m) if m == n else np.unique(codes(tr, m + 1)) % V ** m
+        grams, cnt = np.unique(base, return_counts=True)
+        ctx, inv = np.unique(grams // V, return_inverse=True)
+        tot = np.bincount(inv, weights=cnt).astype(np.float32)
+        typ = np.bincount(inv).astype(np.float32)
+        q = codes(va[n - m:], m)
+        gi = np.searchsorted(grams, q).clip(max=max(len(grams) - 1, 0))
+        hit = (grams[gi] == q) if len(grams) else np.zeros(len(q), bool)
+        num = np.where(hit, cnt[gi] if len(grams) else 0, 0).astype(np.float32)
+        ci = np.searchsorted(ctx, q // V).clip(max=max(len(ctx) - 1, 0))
+        seen = (ctx[ci] == q // V) if len(ctx) else np.zeros(len(q), bool)
+        den = np.where(seen, tot[ci] if len(ctx) else 0, 0)
+        ty = np.where(seen, typ[ci] if len(ctx) else 0, 0)
+        p = np.where(seen, (np.maximum(num - D, 0) + D * ty * p) / np.where(seen, den, 1), p).astype(np.float32)
+    return p
+"""
+RIGHT["language-models.ipynb"]["ex-kneser-ney"] = [*RIGHT["language-models.ipynb"]["ex-kneser-ney"], KN_NUMPY_FLOAT32]
+
+
+# the cosine from a float32 tensor, returned with .item()
+LR_TORCH_COS = """
+def lr_at(step, lr, min_lr, warmup, max_steps):
+    if step < warmup:
+        return lr * (step + 1) / warmup
+    if step > max_steps:
+        return min_lr
+    progress = torch.tensor((step - warmup) / (max_steps - warmup))
+    return (min_lr + 0.5 * (1 + torch.cos(math.pi * progress)) * (lr - min_lr)).item()
+"""
+RIGHT["language-models.ipynb"]["ex-lr"] = [*RIGHT["language-models.ipynb"]["ex-lr"], LR_TORCH_COS]
+
+
+# the rate passed through a float32 tensor
+TRAIN_RATE_FLOAT32 = """
+def train(model, train_data, val_data, *, steps, batch_size, lr, min_lr, warmup,
+          weight_decay=0.1, grad_clip=1.0, eval_every=100, eval_batches=10, seed=0):
+
+    dev = next(model.parameters()).device
+    T = model.block_size
+    gen = torch.Generator().manual_seed(seed)
+    vb = fixed_batches(val_data, eval_batches, batch_size, T)
+    opt = torch.optim.AdamW(param_groups(dict(model.named_parameters()), weight_decay), lr=lr, betas=(0.9, 0.99),
+                            **({"fused": True} if dev.type == "cuda" else {}))
+    run = torch.compile(model) if dev.type == "cuda" else model
+    lrs, losses, evals = [], [], []
+    elapsed, tokens = 0.0, 0
+    for step in range(steps):
+        if step % eval_every == 0:
+            evals.append([step, evaluate(model, vb), elapsed])
+        t0 = time.time()
+        rate = lr_at(step, lr, min_lr, warmup, steps)
+        rate = torch.tensor(rate).item()
+        for grp in opt.param_groups:
+            grp["lr"] = rate
+        x, y = (t.to(dev) for t in get_batch(train_data, batch_size, T, gen))
+        opt.zero_grad()
+        with autocast(dev):
+            logits, loss = run(x, y)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(list(model.parameters()), grad_clip)
+        opt.step()
+        lrs.append(float(rate)); losses.append(loss.item()); tokens += x.shape[0] * x.shape[1]
+        elapsed += time.time() - t0
+    evals.append([steps, evaluate(model, vb), elapsed])
+    return {"lr": lrs, "loss": losses, "eval": evals, "tokens": tokens}
+"""
+RIGHT["language-models.ipynb"]["ex-train"] = [*RIGHT["language-models.ipynb"]["ex-train"], TRAIN_RATE_FLOAT32]
 
 
 @pytest.mark.parametrize("case", right_answer_cases(MODULE, RIGHT), ids=str)
