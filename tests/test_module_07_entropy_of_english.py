@@ -360,6 +360,19 @@ WRONG = {
 }
 
 
+# no guard: np.zeros(len(x) - n + 1) raises for texts shorter than n - 1
+CODES_NO_GUARD = """
+def ngram_codes(x, n, V):
+    x = np.asarray(x, dtype=np.int64)
+    m = len(x) - n + 1
+    codes = np.zeros(m, dtype=np.int64)
+    for j in range(n):
+        codes = codes * V + x[j : j + m]
+    return codes
+"""
+WRONG["entropy-of-english.ipynb"]["ex-ngram-codes"] = [*WRONG["entropy-of-english.ipynb"]["ex-ngram-codes"], CODES_NO_GUARD]
+
+
 @pytest.mark.parametrize("case", wrong_answer_cases(MODULE, WRONG), ids=str)
 def test_wrong_answer_is_rejected(case):
     check_wrong_answer(case)
@@ -470,6 +483,38 @@ def zipf_exponent(counts, r_min=1, r_max=None):
         ],
     }
 }
+
+
+# torch.as_tensor(loss) is float32; returned with .item()
+NATS_TORCH = """
+import torch
+def nats_to_bits_and_perplexity(loss_nats):
+    t = torch.as_tensor(loss_nats)
+    return (t / torch.log(torch.tensor(2.0))).item(), torch.exp(t).item()
+"""
+RIGHT["entropy-of-english.ipynb"]["ex-nats"] = [*RIGHT["entropy-of-english.ipynb"]["ex-nats"], NATS_TORCH]
+
+
+# np.float32 arithmetic
+NATS_FLOAT32 = """
+def nats_to_bits_and_perplexity(loss_nats):
+    loss = np.float32(loss_nats)
+    bits = loss / np.float32(np.log(2))
+    return float(bits), float(np.exp(loss))
+"""
+RIGHT["entropy-of-english.ipynb"]["ex-nats"] = [*RIGHT["entropy-of-english.ipynb"]["ex-nats"], NATS_FLOAT32]
+
+
+# the probabilities in float32
+BLOCK_FLOAT32_P = """
+def block_entropy(x, n, V):
+    if n == 0:
+        return 0.0
+    _, counts = np.unique(ngram_codes(x, n, V), return_counts=True)
+    p = counts.astype(np.float32) / np.float32(counts.sum())
+    return float(-(p * np.log2(p)).sum())
+"""
+RIGHT["entropy-of-english.ipynb"]["ex-block-entropy"] = [*RIGHT["entropy-of-english.ipynb"]["ex-block-entropy"], BLOCK_FLOAT32_P]
 
 
 @pytest.mark.parametrize("case", right_answer_cases(MODULE, RIGHT), ids=str)

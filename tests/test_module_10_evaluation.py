@@ -492,6 +492,114 @@ RIGHT = {
 }
 
 
+# counts d - mean(d) >= the observed difference, not >
+BOOT_P_GREATER_EQUAL = """
+def paired_bootstrap(stats_a, stats_b, score, n_samples=1000, seed=12345):
+    a, b = np.asarray(stats_a, dtype=float), np.asarray(stats_b, dtype=float)
+    if a.shape != b.shape or a.ndim != 2:
+        raise ValueError("stats_a and stats_b must be (S, d) arrays of the same shape")
+    rng = np.random.default_rng(seed)
+    idx = rng.choice(len(a), size=(n_samples, len(a)), replace=True)
+    sa = np.array([score(a[row].sum(0)) for row in idx])
+    sb = np.array([score(b[row].sum(0)) for row in idx])
+    lo = n_samples // 40
+    hi = n_samples - lo - 1
+
+    def interval(s):
+        s = np.sort(s)
+        return (float(s[lo]), float(s[hi]))
+
+    full_a, full_b = float(score(a.sum(0))), float(score(b.sum(0)))
+    d = np.abs(sb - sa)
+    p = (np.sum(d - d.mean() >= abs(full_b - full_a)) + 1) / (n_samples + 1)
+    return {"score_a": full_a, "score_b": full_b, "mean_a": float(sa.mean()), "mean_b": float(sb.mean()),
+            "ci_a": interval(sa), "ci_b": interval(sb), "p_value": float(p)}
+"""
+WRONG["evaluation.ipynb"]["ex-bootstrap"] = [*WRONG["evaluation.ipynb"]["ex-bootstrap"], BOOT_P_GREATER_EQUAL]
+
+
+# a brevity penalty of 1 when every hypothesis is empty (c = 0)
+BLEU_BP_ONE_WHEN_EMPTY = """
+from collections import Counter
+
+
+def corpus_bleu(hypotheses, references, smooth="exp"):
+    if smooth not in ("none", "exp"):
+        raise ValueError(f"smooth must be 'none' or 'exp', got {smooth!r}")
+    if len(hypotheses) != len(references):
+        raise ValueError("one reference per hypothesis")
+    correct, total = [0] * 4, [0] * 4
+    sys_len = ref_len = 0
+    for hyp, ref in zip(hypotheses, references):
+        h, r = hyp.split(), ref.split()
+        sys_len, ref_len = sys_len + len(h), ref_len + len(r)
+        for n in range(1, 5):
+            hc = Counter(tuple(h[i:i + n]) for i in range(len(h) - n + 1))
+            rc = Counter(tuple(r[i:i + n]) for i in range(len(r) - n + 1))
+            total[n - 1] += sum(hc.values())
+            correct[n - 1] += sum(min(c, rc[g]) for g, c in hc.items())
+    bp = 1.0 if sys_len >= ref_len else (math.exp(1 - ref_len / sys_len) if sys_len > 0 else 1.0)
+    precisions = [0.0] * 4
+    out = {"score": 0.0, "precisions": precisions, "bp": bp, "sys_len": sys_len, "ref_len": ref_len}
+    if not any(correct):
+        return out
+    halvings = 1.0
+    for n in range(4):
+        if total[n] == 0:
+            return out
+        if correct[n] == 0:
+            if smooth == "none":
+                return out | {"precisions": [p if i < n else 0.0 for i, p in enumerate(precisions)]}
+            halvings *= 2
+            precisions[n] = 100.0 / (halvings * total[n])
+        else:
+            precisions[n] = 100.0 * correct[n] / total[n]
+    out["score"] = bp * math.exp(sum(math.log(p) for p in precisions) / 4)
+    return out
+"""
+WRONG["evaluation.ipynb"]["ex-bleu"] = [*WRONG["evaluation.ipynb"]["ex-bleu"], BLEU_BP_ONE_WHEN_EMPTY]
+
+
+# weighted average with all supports 0 returns zero_division instead of the plain mean
+PRF_WEIGHTED_NO_SUPPORT = """
+def precision_recall_f1(y_true, y_pred, labels=None, average=None, zero_division=0.0):
+    if average not in (None, "micro", "macro", "weighted"):
+        raise ValueError(f"average must be None, 'micro', 'macro' or 'weighted', got {average!r}")
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    if y_true.shape != y_pred.shape:
+        raise ValueError("y_true and y_pred must have the same length")
+    if labels is None:
+        labels = np.unique(np.concatenate([y_true, y_pred]))
+    labels = list(labels)
+    tp = np.array([np.sum((y_pred == c) & (y_true == c)) for c in labels], dtype=float)
+    pred = np.array([np.sum(y_pred == c) for c in labels], dtype=float)
+    true = np.array([np.sum(y_true == c) for c in labels], dtype=float)
+    if average == "micro":
+        tp, pred, true = tp.sum(keepdims=True), pred.sum(keepdims=True), true.sum(keepdims=True)
+
+    def divide(num, den):
+        out = np.full(len(num), float(zero_division))
+        ok = den > 0
+        out[ok] = num[ok] / den[ok]
+        return out
+
+    p, r, f = divide(tp, pred), divide(tp, true), divide(2 * tp, true + pred)
+    if average is None:
+        return p, r, f, true.astype(int)
+
+    def mean(values, weights):
+        keep = ~np.isnan(values)
+        if not keep.any():
+            return float("nan")
+        v, w = values[keep], weights[keep]
+        return float(np.average(v, weights=w)) if w.sum() > 0 else float(zero_division)
+
+    w = true if average == "weighted" else np.ones_like(true)
+    return mean(p, w), mean(r, w), mean(f, w), None
+"""
+WRONG["evaluation.ipynb"]["ex-prf"] = [*WRONG["evaluation.ipynb"]["ex-prf"], PRF_WEIGHTED_NO_SUPPORT]
+
+
 @pytest.mark.parametrize("case", wrong_answer_cases(MODULE, WRONG), ids=str)
 def test_wrong_answer_is_rejected(case):
     check_wrong_answer(case)
@@ -575,6 +683,158 @@ def paired_bootstrap(stats_a, stats_b, score, n_samples=1000, seed=12345):
             "ci_a": (qa[lo], qa[n_samples - lo - 1]), "ci_b": (qb[lo], qb[n_samples - lo - 1]), "p_value": p}
 """
 RIGHT["evaluation.ipynb"]["ex-bootstrap"] = [*RIGHT["evaluation.ipynb"]["ex-bootstrap"], BOOT_TORCH_P_FLOAT32]
+
+
+# tokens per character as a torch int / int ratio (float32)
+UNITS_TORCH_RATIO = """
+import torch
+def loss_units(loss, n_tokens, n_chars):
+    if loss < 0 or n_tokens <= 0 or n_chars <= 0:
+        raise ValueError("bad arguments")
+    ratio = torch.tensor(n_tokens) / torch.tensor(n_chars)   # tokens per character
+    h = float(loss * ratio)
+    def ppl(x):
+        return float(torch.exp(torch.tensor(x, dtype=torch.float64)))
+    return {"nats_per_token": float(loss), "bits_per_token": loss / math.log(2), "token_perplexity": ppl(loss),
+            "nats_per_char": h, "bits_per_char": h / math.log(2), "char_perplexity": ppl(h)}
+"""
+RIGHT["evaluation.ipynb"]["ex-units"] = [*RIGHT["evaluation.ipynb"]["ex-units"], UNITS_TORCH_RATIO]
+
+
+# one key more than the six asked for
+UNITS_EXTRA_KEY = """
+def loss_units(loss, n_tokens, n_chars):
+    if loss < 0 or n_tokens <= 0 or n_chars <= 0:
+        raise ValueError(f"need loss >= 0 and positive counts, got {loss}, {n_tokens}, {n_chars}")
+    loss = float(loss)
+    per_char = loss * n_tokens / n_chars
+
+    def ppl(h):
+        try:
+            return math.exp(h)
+        except OverflowError:
+            return math.inf
+
+    return {
+        "nats_per_token": loss,
+        "bits_per_token": loss / math.log(2),
+        "token_perplexity": ppl(loss),
+        "nats_per_char": per_char,
+        "bits_per_char": per_char / math.log(2),
+        "char_perplexity": ppl(per_char),
+        "total_nats": loss * n_tokens,
+    }
+"""
+RIGHT["evaluation.ipynb"]["ex-units"] = [*RIGHT["evaluation.ipynb"]["ex-units"], UNITS_EXTRA_KEY]
+
+
+# an LCS table in torch: int / int ratios in float32
+ROUGE_TORCH_LCS = """
+import torch
+from collections import Counter
+def rouge(hypothesis, reference):
+    h, r = hypothesis.split(), reference.split()
+    def prf(ov, nh, nr):
+        p = ov / torch.tensor(max(nh, 1)); q = ov / torch.tensor(max(nr, 1))
+        f = 2 * p * q / (p + q) if float(p + q) > 0 else torch.tensor(0.0)
+        return (float(p), float(q), float(f))
+    out = {}
+    for n in (1, 2):
+        hc = Counter(tuple(h[i:i + n]) for i in range(len(h) - n + 1))
+        rc = Counter(tuple(r[i:i + n]) for i in range(len(r) - n + 1))
+        ov = torch.tensor(sum((hc & rc).values()))
+        out[f"rouge{n}"] = prf(ov, sum(hc.values()), sum(rc.values()))
+    if not h or not r:
+        out["rougeL"] = (0.0, 0.0, 0.0)
+        return out
+    L = torch.zeros(len(h) + 1, len(r) + 1, dtype=torch.long)
+    for i in range(1, len(h) + 1):
+        for j in range(1, len(r) + 1):
+            L[i, j] = L[i - 1, j - 1] + 1 if h[i - 1] == r[j - 1] else torch.maximum(L[i - 1, j], L[i, j - 1])
+    out["rougeL"] = prf(L[-1, -1], len(h), len(r))
+    return out
+"""
+RIGHT["evaluation.ipynb"]["ex-rouge"] = [*RIGHT["evaluation.ipynb"]["ex-rouge"], ROUGE_TORCH_LCS]
+
+
+# resample scores in a float32 torch tensor
+BOOT_TORCH_SCORES = """
+import torch
+def paired_bootstrap(stats_a, stats_b, score, n_samples=1000, seed=12345):
+    a = np.asarray(stats_a, dtype=float); b = np.asarray(stats_b, dtype=float)
+    rng = np.random.default_rng(seed)
+    idx = rng.choice(len(a), size=(n_samples, len(a)), replace=True)
+    sa = torch.tensor([score(a[i].sum(0)) for i in idx])
+    sb = torch.tensor([score(b[i].sum(0)) for i in idx])
+    lo = n_samples // 40
+    fa, fb = float(score(a.sum(0))), float(score(b.sum(0)))
+    d = (sb - sa).abs()
+    p = (int(((d - d.mean()) > abs(fb - fa)).sum()) + 1) / (n_samples + 1)
+    qa, qb = sa.sort().values, sb.sort().values
+    return {"score_a": fa, "score_b": fb, "mean_a": float(sa.mean()), "mean_b": float(sb.mean()),
+            "ci_a": (float(qa[lo]), float(qa[n_samples - lo - 1])), "ci_b": (float(qb[lo]), float(qb[n_samples - lo - 1])), "p_value": p}
+"""
+RIGHT["evaluation.ipynb"]["ex-bootstrap"] = [*RIGHT["evaluation.ipynb"]["ex-bootstrap"], BOOT_TORCH_SCORES]
+
+
+# n-gram counts kept in a float32 tensor
+BLEU_FLOAT32_COUNTS = """
+import torch
+from collections import Counter
+def corpus_bleu(hypotheses, references, smooth="exp"):
+    if smooth not in ("none", "exp"):
+        raise ValueError(smooth)
+    correct, total = torch.zeros(4), torch.zeros(4)
+    c = r = 0
+    for hyp, ref in zip(hypotheses, references):
+        h, rf = hyp.split(), ref.split()
+        c += len(h); r += len(rf)
+        for n in range(1, 5):
+            hc = Counter(tuple(h[i:i + n]) for i in range(len(h) - n + 1))
+            rc = Counter(tuple(rf[i:i + n]) for i in range(len(rf) - n + 1))
+            total[n - 1] += sum(hc.values())
+            correct[n - 1] += sum((hc & rc).values())
+    bp = 0.0 if c == 0 else (1.0 if c >= r else math.exp(1 - r / c))
+    prec = torch.zeros(4, dtype=torch.float64)
+    zero = {"score": 0.0, "precisions": [0.0] * 4, "bp": bp, "sys_len": c, "ref_len": r}
+    if correct.sum() == 0:
+        return zero
+    k = 1.0
+    for n in range(4):
+        if total[n] == 0:
+            return zero | {"precisions": prec.tolist()}
+        if correct[n] > 0:
+            prec[n] = 100 * correct[n] / total[n]
+        elif smooth == "exp":
+            k *= 2
+            prec[n] = 100 / (k * total[n])
+        else:
+            return zero | {"precisions": prec.tolist()}
+    return {"score": bp * float(torch.exp(torch.log(prec).mean())), "precisions": prec.tolist(), "bp": bp, "sys_len": c, "ref_len": r}
+"""
+RIGHT["evaluation.ipynb"]["ex-bleu"] = [*RIGHT["evaluation.ipynb"]["ex-bleu"], BLEU_FLOAT32_COUNTS]
+
+
+# an extra key (the bin edges) beside the four asked for
+CAL_EXTRA_KEY = """
+def calibration(confidences, correct, n_bins=10):
+    conf = np.asarray(confidences, dtype=float).ravel()
+    hit = np.asarray(correct, dtype=float).ravel()
+    if conf.size == 0 or conf.shape != hit.shape:
+        raise ValueError("need as many correctness flags as confidences, at least one")
+    if np.any((conf < 0) | (conf > 1)) or np.any(np.isnan(conf)):
+        raise ValueError("confidences must lie in [0, 1]")
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    bins = np.searchsorted(edges[1:-1], conf, side="left")  # (m/M, (m+1)/M]; 0 -> bin 0
+    count = np.bincount(bins, minlength=n_bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_conf = np.bincount(bins, weights=conf, minlength=n_bins) / count
+        accuracy = np.bincount(bins, weights=hit, minlength=n_bins) / count
+    filled = count > 0
+    ece = float(np.sum(count[filled] / conf.size * np.abs(accuracy[filled] - mean_conf[filled])))
+    return {"ece": ece, "confidence": mean_conf, "accuracy": accuracy, "count": count, "edges": edges}
+"""
+RIGHT["evaluation.ipynb"]["ex-calibration"] = [*RIGHT["evaluation.ipynb"]["ex-calibration"], CAL_EXTRA_KEY]
 
 
 @pytest.mark.parametrize("case", right_answer_cases(MODULE, RIGHT), ids=str)
