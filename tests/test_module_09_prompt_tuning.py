@@ -470,6 +470,43 @@ WRONG = {
 }
 
 
+# an empty label word accepted (only len > 1 refused)
+ZS_EMPTY_WORD_OK = """
+def zero_shot_log_probs(model, tokenizer, texts, template, label_words):
+    ids = []
+    for word in label_words:
+        enc = tokenizer.encode(word)
+        if len(enc) > 1:   # an empty label word slips through
+            raise ValueError(word)
+        ids.append(enc[0] if enc else 0)
+    out = []
+    with torch.no_grad():
+        for t in texts:
+            logits = model(torch.tensor([tokenizer.encode(template.format(text=t))]))[0][0, -1]
+            out.append(torch.log_softmax(logits[ids], dim=-1))
+    return torch.stack(out)
+"""
+WRONG["prompt-tuning.ipynb"]["ex-zero-shot"] = [*WRONG["prompt-tuning.ipynb"]["ex-zero-shot"], ZS_EMPTY_WORD_OK]
+
+
+# no torch.no_grad(): the log-probabilities carry a graph
+ZS_WITH_GRAD = """
+def zero_shot_log_probs(model, tokenizer, texts, template, label_words):
+    ids = []
+    for w in label_words:
+        e = tokenizer.encode(w)
+        if len(e) != 1:
+            raise ValueError(w)
+        ids.append(e[0])
+    rows = []
+    for t in texts:   # no torch.no_grad(): the result carries a graph
+        logits = model(torch.tensor([tokenizer.encode(template.format(text=t))]))[0][0, -1]
+        rows.append(torch.log_softmax(logits[ids], dim=-1))
+    return torch.stack(rows)
+"""
+WRONG["prompt-tuning.ipynb"]["ex-zero-shot"] = [*WRONG["prompt-tuning.ipynb"]["ex-zero-shot"], ZS_WITH_GRAD]
+
+
 @pytest.mark.parametrize("case", wrong_answer_cases(MODULE, WRONG), ids=str)
 def test_wrong_answer_is_rejected(case):
     check_wrong_answer(case)

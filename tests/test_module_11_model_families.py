@@ -153,6 +153,58 @@ def mlm_loss(logits, labels):
 WRONG["model-families.ipynb"]["ex-mlm"] = [*WRONG["model-families.ipynb"]["ex-mlm"], MLM_LOSS_ITEM]
 
 
+# n = max(round(d L), 1) without the cap at L - 1
+SPAN_NO_CAP = """
+def random_spans_noise_mask(length, noise_density=0.15, mean_span=3.0, seed=0):
+    rng = np.random.default_rng(seed)
+    n_noise = max(int(round(length * noise_density)), 1)   # forgot: at most length - 1
+    n_spans = max(int(round(n_noise / mean_span)), 1)
+    def split(n_items, n_parts):
+        cuts = np.sort(rng.choice(np.arange(1, n_items), n_parts - 1, replace=False))
+        return np.diff(np.concatenate([[0], cuts, [n_items]]))
+    noise = split(n_noise, n_spans)
+    kept = split(length - n_noise, n_spans)
+    runs = np.stack([kept, noise], axis=1).reshape(-1)
+    return np.repeat(np.tile([False, True], n_spans), runs)
+
+
+def span_corrupt(ids, noise_mask, sentinels):
+    inp, tgt, k = [], [], 0
+    for i, (t, m) in enumerate(zip(ids, noise_mask)):
+        if m and (i == 0 or not noise_mask[i - 1]):
+            inp.append(sentinels[k]); tgt.append(sentinels[k]); k += 1
+        if m:
+            tgt.append(t)
+        else:
+            inp.append(t)
+    return inp, tgt
+"""
+WRONG["model-families.ipynb"]["ex-span-corruption"] = [*WRONG["model-families.ipynb"]["ex-span-corruption"], SPAN_NO_CAP]
+
+
+# torch.manual_seed(seed) and the global random functions
+MLM_GLOBAL_SEED = """
+def mask_tokens(ids, mask_id, special_ids, vocab_size, p=0.15, seed=0):
+    torch.manual_seed(seed)   # the global random state, against the spec
+    ids = torch.as_tensor(ids, dtype=torch.long)
+    ordinary = torch.ones(vocab_size, dtype=torch.bool)
+    ordinary[torch.as_tensor(list(special_ids), dtype=torch.long)] = False
+    chosen = (torch.rand(ids.shape) < p) & ordinary[ids]
+    labels = ids.masked_fill(~chosen, -100)
+    u = torch.rand(ids.shape)
+    pool = ordinary.nonzero().squeeze(1)
+    random_ids = pool[torch.randint(len(pool), ids.shape)]
+    inputs = torch.where(chosen & (u < 0.8), torch.full_like(ids, mask_id), ids)
+    inputs = torch.where(chosen & (u >= 0.8) & (u < 0.9), random_ids, inputs)
+    return inputs, labels
+
+
+def mlm_loss(logits, labels):
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), labels.reshape(-1), ignore_index=-100)
+"""
+WRONG["model-families.ipynb"]["ex-mlm"] = [*WRONG["model-families.ipynb"]["ex-mlm"], MLM_GLOBAL_SEED]
+
+
 @pytest.mark.parametrize("case", wrong_answer_cases(MODULE, WRONG), ids=str)
 def test_wrong_answer_is_rejected(case):
     check_wrong_answer(case)
