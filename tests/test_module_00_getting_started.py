@@ -143,6 +143,19 @@ def pairwise_sq_dists(X, Y):
 RIGHT["getting-started.ipynb"]["ex-pairwise"] = [*RIGHT["getting-started.ipynb"]["ex-pairwise"], PAIRWISE_FLOAT32]
 
 
+# torch unfold(...).mean() in float32
+MA_TORCH_UNFOLD = """
+import torch
+def moving_average(x, k):
+    x = np.asarray(x, dtype=np.float32)
+    if not (isinstance(k, (int, np.integer)) and 1 <= k <= len(x)):
+        raise ValueError('bad k')
+    t = torch.as_tensor(x)
+    return t.unfold(0, k, 1).mean(1).numpy()
+"""
+RIGHT["getting-started.ipynb"]["ex-moving-average"] = [*RIGHT["getting-started.ipynb"]["ex-moving-average"], MA_TORCH_UNFOLD]
+
+
 @pytest.mark.parametrize("case", right_answer_cases(MODULE, RIGHT), ids=str)
 def test_correct_answer_written_differently_keeps_full_marks(case):
     check_right_answer(case)

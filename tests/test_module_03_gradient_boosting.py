@@ -468,6 +468,38 @@ def best_split(x, g, h, reg_lambda=1.0, min_child_weight=1.0):
 RIGHT["gradient-boosting.ipynb"]["ex-best-split"] = [*RIGHT["gradient-boosting.ipynb"]["ex-best-split"], SPLIT_FLOAT32_GAIN]
 
 
+# the gain computed in float32
+GAIN_FLOAT32 = """
+def split_gain(G_L, H_L, G_R, H_R, reg_lambda, gamma=0.0):
+    G_L, H_L, G_R, H_R = (np.asarray(a, dtype=np.float32) for a in (G_L, H_L, G_R, H_R))
+    G, H = G_L + G_R, H_L + H_R
+    return 0.5 * (G_L**2 / (H_L + reg_lambda) + G_R**2 / (H_R + reg_lambda) - G**2 / (H + reg_lambda)) - gamma
+"""
+RIGHT["gradient-boosting.ipynb"]["ex-split-gain"] = [*RIGHT["gradient-boosting.ipynb"]["ex-split-gain"], GAIN_FLOAT32]
+
+
+# the gains from float32 sums
+SPLIT_FLOAT32_SUMS = """
+def best_split(x, g, h, reg_lambda=1.0, min_child_weight=1.0):
+    x = np.asarray(x, dtype=np.float32)
+    g = np.asarray(g, dtype=float); h = np.asarray(h, dtype=float)
+    order = np.argsort(x, kind="stable")
+    xs = x[order]
+    G_L = np.cumsum(g[order])[:-1]; H_L = np.cumsum(h[order])[:-1]
+    G_R, H_R = g.sum() - G_L, h.sum() - H_L
+    valid = (xs[1:] != xs[:-1]) & (H_L >= min_child_weight) & (H_R >= min_child_weight)
+    if not valid.any():
+        return -np.inf, np.nan
+    gl, hl, gr, hr = (a.astype(np.float32) for a in (G_L, H_L, G_R, H_R))
+    gains = np.where(valid, split_gain(gl, hl, gr, hr, np.float32(reg_lambda)), -np.inf).astype(np.float32)
+    k = len(gains) - 1 - int(np.argmax(gains[::-1]))
+    lo, hi = xs[k], xs[k + 1]
+    t = (lo + hi) * np.float32(0.5)
+    return float(gains[k]), float(hi if t == lo else t)
+"""
+RIGHT["gradient-boosting.ipynb"]["ex-best-split"] = [*RIGHT["gradient-boosting.ipynb"]["ex-best-split"], SPLIT_FLOAT32_SUMS]
+
+
 @pytest.mark.parametrize("case", right_answer_cases(MODULE, RIGHT), ids=str)
 def test_correct_answer_written_differently_keeps_full_marks(case):
     check_right_answer(case)
