@@ -837,6 +837,19 @@ def calibration(confidences, correct, n_bins=10):
 RIGHT["evaluation.ipynb"]["ex-calibration"] = [*RIGHT["evaluation.ipynb"]["ex-calibration"], CAL_EXTRA_KEY]
 
 
+# all in float32: exp overflows to inf past 3.4e38, where float64 still has a value
+UNITS_FLOAT32_EXP = """
+def loss_units(loss, n_tokens, n_chars):
+    if loss < 0 or n_tokens <= 0 or n_chars <= 0:
+        raise ValueError("bad")
+    L = np.float32(loss); h = L * np.float32(n_tokens) / np.float32(n_chars)
+    with np.errstate(over="ignore"):
+        return {"nats_per_token": float(L), "bits_per_token": float(L / np.log(2)), "token_perplexity": float(np.exp(L)),
+                "nats_per_char": float(h), "bits_per_char": float(h / np.log(2)), "char_perplexity": float(np.exp(h))}
+"""
+RIGHT["evaluation.ipynb"]["ex-units"] = [*RIGHT["evaluation.ipynb"]["ex-units"], UNITS_FLOAT32_EXP]
+
+
 @pytest.mark.parametrize("case", right_answer_cases(MODULE, RIGHT), ids=str)
 def test_correct_answer_written_differently_keeps_full_marks(case):
     check_right_answer(case)
