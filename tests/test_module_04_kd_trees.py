@@ -6,6 +6,7 @@ from moduletools import (
     assert_every_exercise_covered,
     check_right_answer,
     check_wrong_answer,
+    mutant,
     right_answer_cases,
     wrong_answer_cases,
 )
@@ -240,76 +241,18 @@ WRONG["kd-trees.ipynb"]["ex-median-split"] = [*WRONG["kd-trees.ipynb"]["ex-media
 
 
 # leaf_size ignored (16 always)
-KD_FIXED_LEAF_SIZE = """
-class KDTree:
-    def __init__(self, leaf_size=16):
-        self.leaf_size = leaf_size
-
-    def fit(self, X):
-        self.X_ = np.asarray(X, dtype=float)
-        def build(idx):
-            if len(idx) <= 16:
-                return idx
-            a, v, l, r = median_split(self.X_, idx)
-            return (a, v, build(l), build(r))
-        self.root_ = build(np.arange(len(self.X_)))
-        return self
-
-    def query(self, x, k=1):
-        x = np.asarray(x, float)
-        bd, bi = np.full(k, np.inf), np.full(k, -1)
-        def visit(node):
-            nonlocal bd, bi
-            if isinstance(node, np.ndarray):
-                d = np.sqrt(((self.X_[node] - x) ** 2).sum(1))
-                ad, ai = np.concatenate([bd, d]), np.concatenate([bi, node])
-                o = np.argsort(ad, kind='stable')[:k]; bd, bi = ad[o], ai[o]; return
-            a, v, l, r = node
-            diff = x[a] - v
-            near, far = (l, r) if diff <= 0 else (r, l)
-            visit(near)
-            if abs(diff) <= bd[-1]:
-                visit(far)
-        visit(self.root_)
-        return bd, bi
-"""
+KD_FIXED_LEAF_SIZE = mutant(MODULE, "kd-trees.ipynb", "ex-kdtree", ("if len(idx) <= self.leaf_size:", "if len(idx) <= 16:"))
 WRONG["kd-trees.ipynb"]["ex-kdtree"] = [*WRONG["kd-trees.ipynb"]["ex-kdtree"], KD_FIXED_LEAF_SIZE]
 
 
 # never prunes, and reads a private copy of X, so the pruning test cannot see it
-KD_PRIVATE_COPY = """
-class KDTree:
-    def __init__(self, leaf_size=16):
-        self.leaf_size = leaf_size
-
-    def fit(self, X):
-        self.X_ = np.asarray(X, dtype=float)
-        def build(idx):
-            if len(idx) <= self.leaf_size:
-                return idx
-            a, v, l, r = median_split(self.X_, idx)
-            return (a, v, build(l), build(r))
-        self._data = self.X_.copy()
-        self.root_ = build(np.arange(len(self.X_)))
-        return self
-
-    def query(self, x, k=1):
-        x = np.asarray(x, float)
-        bd, bi = np.full(k, np.inf), np.full(k, -1)
-        def visit(node):
-            nonlocal bd, bi
-            if isinstance(node, np.ndarray):
-                d = np.sqrt(((self._data[node] - x) ** 2).sum(1))
-                ad, ai = np.concatenate([bd, d]), np.concatenate([bi, node])
-                o = np.argsort(ad, kind='stable')[:k]; bd, bi = ad[o], ai[o]; return
-            a, v, l, r = node
-            diff = x[a] - v
-            near, far = (l, r) if diff <= 0 else (r, l)
-            visit(near)
-            visit(far)
-        visit(self.root_)
-        return bd, bi
-"""
+KD_PRIVATE_COPY = mutant(
+    MODULE, "kd-trees.ipynb", "ex-kdtree",
+    ("self.X_ = np.asarray(X, dtype=float)\n", "self.X_ = np.asarray(X, dtype=float)\n        self._data = self.X_.copy()\n"),
+    ("d = np.sqrt(((self.X_[node] - x) ** 2).sum(axis=1))", "d = np.sqrt(((self._data[node] - x) ** 2).sum(axis=1))"),
+    ("if abs(diff) <= best_d[-1]:  # the far side may hold a point closer than the k-th best\n                visit(far)",
+     "visit(far)"),
+)
 WRONG["kd-trees.ipynb"]["ex-kdtree"] = [*WRONG["kd-trees.ipynb"]["ex-kdtree"], KD_PRIVATE_COPY]
 
 
