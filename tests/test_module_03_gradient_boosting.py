@@ -220,43 +220,9 @@ WRONG = wrong_answers()
 
 
 # passes gamma / 2 to build_tree
-BOOST_HALF_GAMMA = """
-class BoostedTreesClassifier:
-    def __init__(self, n_estimators=100, learning_rate=0.3, max_depth=6, reg_lambda=1.0,
-                 gamma=0.0, min_child_weight=1.0, base_score=0.5):
-        self.n_estimators = n_estimators
-        self.learning_rate = learning_rate
-        self.max_depth = max_depth
-        self.reg_lambda = reg_lambda
-        self.gamma = gamma
-        self.min_child_weight = min_child_weight
-        self.base_score = base_score
-
-    def fit(self, X, y):
-        X = np.asarray(X, dtype=np.float32)
-        self.base_margin_ = float(np.log(self.base_score / (1.0 - self.base_score)))
-        self.trees_ = []
-        margin = np.full(len(y), self.base_margin_)
-        for _ in range(self.n_estimators):
-            g, h = logloss_grad_hess(y, margin)
-            tree = build_tree(X, g, h, self.max_depth, self.reg_lambda, self.gamma / 2, self.min_child_weight)
-            self.trees_.append(tree)
-            margin += self.learning_rate * predict_tree(tree, X)
-        return self
-
-    def decision_function(self, X):
-        margin = np.full(len(X), self.base_margin_)
-        for tree in self.trees_:
-            margin += self.learning_rate * predict_tree(tree, X)
-        return margin
-
-    def predict_proba(self, X):
-        p = 1.0 / (1.0 + np.exp(-self.decision_function(X)))
-        return np.column_stack([1.0 - p, p])
-
-    def predict(self, X):
-        return (self.decision_function(X) > 0).astype(int)
-"""
+BOOST_HALF_GAMMA = _mutate(
+    "ex-boosting", "self.max_depth, self.reg_lambda, self.gamma, self.min_child_weight", "self.max_depth, self.reg_lambda, self.gamma / 2, self.min_child_weight"
+)
 WRONG["gradient-boosting.ipynb"]["ex-boosting"] = [*WRONG["gradient-boosting.ipynb"]["ex-boosting"], BOOST_HALF_GAMMA]
 
 
